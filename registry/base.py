@@ -1,0 +1,210 @@
+"""Model cards and the adapter that turns a card into a ready network.
+
+A *card* says what a model is (paper, scales, checkpoints, published numbers) without building
+anything, like timm's pretrained configs; ``ModelCard.build_model`` turns a card plus a scale into an
+``SRModel``: an ``nn.Module`` that takes and returns RGB in [0, 1] (N, 3, h, w) float tensors,
+whatever range or colour space the checkpoint expects inside.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+KINDS = ("baseline", "cnn", "mamba", "transformer")
+
+
+@dataclass(frozen=True)
+class Paper:
+    title: str
+    venue: str
+    year: int
+    url: str
+
+
+@dataclass(frozen=True)
+class WeightFile:
+    """One official checkpoint file.
+
+    ``variant`` names a second checkpoint of the same model and scale (its file stem, e.g.
+    ``BSRN-S-ntire22``); ``None`` means the model's default checkpoint, whose variant is the model name.
+    """
+
+    file: str
+    sha256: str
+    scales: tuple[int, ...]
+    url: str
+    license: str
+    input_range: float = 1.0  # 1.0: the net sees [0, 1]; 255.0: it sees [0, 255]
+    variant: str | None = None
+    state_key: str | None = None  # 'params' / 'params_ema' for BasicSR-wrapped files
+    strip_prefix: str | None = None  # e.g. 'module.' for DataParallel checkpoints
+    source: str = ""  # repo@commit:path, for the card
+    notes: str = ""
+
+
+@dataclass(frozen=True)
+class Published:
+    """A number a paper or challenge report claims for a model."""
+
+    dataset: str
+    scale: int
+    psnr: float
+    ssim: float | None
+    source: str
+    degradation: str = "bicubic"
+    # 'y': Y-channel PSNR/SSIM with border = scale (the SR literature);
+    # 'ntire_rgb': RGB PSNR on uint8 with border 4 (NTIRE ESR reports), never compared with 'y'.
+    metric: str = "y"
+    gray: str = "rgb"  # the single-channel convention the source used (see PROTOCOL)
+    variant: str | None = None
+    notes: str = ""
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    name: str
+    family: str
+    kind: str
+    paper: Paper | None
+    scales: tuple[int, ...]
+    # scale -> the bare network as its authors wrote it (untrained).
+    build: Callable[[int], nn.Module]
+    weights: tuple[WeightFile, ...] = ()
+    published: tuple[Published, ...] = ()
+    colour: str = "rgb"  # 'rgb': the net maps RGB to RGB; 'y': it maps Y to Y (CbCr is bicubic)
+    input_range: float = 1.0  # for architecture-only cards; checkpoints carry their own
+    notes: str = ""
+    config: dict = field(default_factory=dict)  # the published configuration, shown on the card
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"model card {self.name}: kind must be one of {KINDS}, not {self.kind!r}")
+        for w in self.weights:
+            bad = set(w.scales) - set(self.scales)
+            if bad:
+                raise ValueError(f"model card {self.name}: {w.file} covers scales {bad} not in {self.scales}")
+
+    @property
+    def architecture_only(self) -> bool:
+        """True when no checkpoint is published: efficiency columns only, never accuracy."""
+        return self.kind != "baseline" and not self.weights
+
+    def variants(self, scale: int | None = None) -> list[str]:
+        """Variant names, default first; an architecture-only card has the single variant ``name``."""
+        out: list[str] = []
+        for w in self.weights:
+            if scale is None or scale in w.scales:
+                v = w.variant or self.name
+                if v not in out:
+                    out.append(v)
+        if not self.weights and (scale is None or scale in self.scales):
+            out.append(self.name)
+        out.sort(key=lambda v: v != self.name)
+        return out
+
+    def weight_file(self, scale: int, variant: str | None = None) -> WeightFile | None:
+        """The checkpoint for (scale, variant); ``None`` for a weightless card."""
+        self.check_scale(scale)
+        if not self.weights:
+            return None
+        want = variant or self.name
+        for w in self.weights:
+            if scale in w.scales and (w.variant or self.name).lower() == want.lower():
+                return w
+        have = ", ".join(self.variants(scale)) or "none"
+        raise KeyError(f"model {self.name}: no checkpoint for variant {want!r} at x{scale} (has: {have})")
+
+    def check_scale(self, scale: int) -> None:
+        if scale not in self.scales:
+            s = ", ".join(f"x{s}" for s in self.scales)
+            raise ValueError(f"model {self.name} does not support scale x{scale} (supports {s})")
+
+    def build_model(
+        self,
+        scale: int,
+        variant: str | None = None,
+        weights_dir: str | Path | None = None,
+        pretrained: bool = True,
+    ) -> SRModel:
+        """Build the network for ``scale`` and load its checkpoint (sha256-checked, strict)."""
+        from registry.weights import load_state_dict
+
+        self.check_scale(scale)
+        wf = self.weight_file(scale, variant)
+        net = self.build(scale)
+        sha = ""
+        input_range = self.input_range
+        if wf is not None:
+            input_range = wf.input_range
+            if pretrained:
+                state, sha = load_state_dict(wf, weights_dir)
+                try:
+                    net.load_state_dict(state, strict=True)
+                except RuntimeError as e:
+                    first = str(e).splitlines()[0:3]
+                    raise RuntimeError(f"{wf.file}: does not fit {self.name} x{scale}: {' '.join(first)}") from e
+        net.eval()
+        name = (wf.variant if wf and wf.variant else self.name) if wf else self.name
+        return SRModel(net, scale=scale, input_range=input_range, colour=self.colour,
+                       model=self.name, variant=name, weights_sha256=sha)
+
+
+# BasicSR's Y formula, in [0, 1] units (PROTOCOL section 3).
+_Y_W = (65.481 / 255.0, 128.553 / 255.0, 24.966 / 255.0)
+
+
+def rgb_to_ycbcr(x: torch.Tensor) -> torch.Tensor:
+    """RGB [0, 1] -> YCbCr [0, 1] (ITU-R BT.601, 'studio swing' as MATLAB's rgb2ycbcr)."""
+    r, g, b = x[:, 0:1], x[:, 1:2], x[:, 2:3]
+    y = 16 / 255 + _Y_W[0] * r + _Y_W[1] * g + _Y_W[2] * b
+    cb = 128 / 255 + (-37.797 * r - 74.203 * g + 112.0 * b) / 255
+    cr = 128 / 255 + (112.0 * r - 93.786 * g - 18.214 * b) / 255
+    return torch.cat([y, cb, cr], 1)
+
+
+def ycbcr_to_rgb(x: torch.Tensor) -> torch.Tensor:
+    """Inverse of :func:`rgb_to_ycbcr`."""
+    y, cb, cr = x[:, 0:1] - 16 / 255, x[:, 1:2] - 128 / 255, x[:, 2:3] - 128 / 255
+    r = 255 / 219 * y + 255 / 224 * 1.402 * cr
+    g = 255 / 219 * y - 255 / 224 * 1.772 * 0.114 / 0.587 * cb - 255 / 224 * 1.402 * 0.299 / 0.587 * cr
+    b = 255 / 219 * y + 255 / 224 * 1.772 * cb
+    return torch.cat([r, g, b], 1)
+
+
+class SRModel(nn.Module):
+    """A network behind the one contract the harness knows: RGB [0, 1] in, RGB [0, 1] out.
+
+    It hides each checkpoint's own conventions (0-255 inputs, Y-only networks), so the runner,
+    profiler and site never special-case a model.
+    """
+
+    def __init__(self, net: nn.Module, *, scale: int, input_range: float = 1.0, colour: str = "rgb",
+                 model: str = "", variant: str = "", weights_sha256: str = ""):
+        super().__init__()
+        if colour not in ("rgb", "y"):
+            raise ValueError(f"colour must be 'rgb' or 'y', not {colour!r}")
+        self.net = net
+        self.scale = scale
+        self.input_range = float(input_range)
+        self.colour = colour
+        self.model_name = model
+        self.variant = variant
+        self.weights_sha256 = weights_sha256
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.colour == "y":
+            from benchmark.imresize import imresize_matlab
+
+            ycc = rgb_to_ycbcr(x)
+            y = self.net(ycc[:, :1] * self.input_range) / self.input_range
+            # CbCr are upsampled with the protocol's bicubic, the usual practice for Y-only nets.
+            cbcr = imresize_matlab(ycc[:, 1:].double(), scale=self.scale).to(y.dtype)
+            return ycbcr_to_rgb(torch.cat([y, cbcr], 1))
+        if self.input_range != 1.0:
+            return self.net(x * self.input_range) / self.input_range
+        return self.net(x)

@@ -1,0 +1,122 @@
+"""Checkpoint files: where they live, checking them, loading them safely, downloading them.
+
+Every load checks sha256 before unpickling anything, and unpickles with ``weights_only=True``,
+so a swapped or malicious file is refused by name and never executed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import urllib.request
+from collections import OrderedDict
+from pathlib import Path
+
+import torch
+
+from registry.base import WeightFile
+
+ENV_VAR = "SRBENCH_WEIGHTS"
+
+
+class WeightsError(Exception):
+    """A checkpoint is missing, altered or unreadable; the message names the file."""
+
+
+def default_weights_dir() -> Path:
+    """``$XDG_CACHE_HOME/srbench/weights``, i.e. ``~/.cache/srbench/weights`` by default."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "srbench" / "weights"
+
+
+def weights_dir(option: str | Path | None = None) -> Path:
+    """``--weights-dir``, else ``$SRBENCH_WEIGHTS``, else the per-user cache."""
+    if option:
+        return Path(option)
+    env = os.environ.get(ENV_VAR)
+    return Path(env) if env else default_weights_dir()
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def weight_path(wf: WeightFile, directory: str | Path | None = None) -> Path:
+    return weights_dir(directory) / wf.file
+
+
+def verify(wf: WeightFile, directory: str | Path | None = None) -> str:
+    """'ok', 'missing' or 'altered' for one checkpoint."""
+    p = weight_path(wf, directory)
+    if not p.is_file():
+        return "missing"
+    return "ok" if sha256_file(p) == wf.sha256 else "altered"
+
+
+def load_state_dict(wf: WeightFile, directory: str | Path | None = None) -> tuple[OrderedDict, str]:
+    """The checkpoint's state dict, unwrapped and de-prefixed, and its sha256.
+
+    Raises :class:`WeightsError` naming the file when it is absent, its hash differs, or it holds
+    anything but tensors.
+    """
+    p = weight_path(wf, directory)
+    if not p.is_file():
+        raise WeightsError(f"{p}: checkpoint not found (set --weights-dir or {ENV_VAR}, "
+                           f"or run 'srbench weights fetch')")
+    digest = sha256_file(p)
+    if digest != wf.sha256:
+        raise WeightsError(f"{p}: sha256 {digest[:12]}... differs from the card's {wf.sha256[:12]}...; refusing it")
+    try:
+        obj = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as e:  # weights_only refuses pickled code with an UnpicklingError
+        raise WeightsError(f"{p}: not a plain tensor checkpoint ({type(e).__name__}: "
+                           f"{str(e).splitlines()[0][:160]})") from e
+    if wf.state_key is not None:
+        if not isinstance(obj, dict) or wf.state_key not in obj:
+            raise WeightsError(f"{p}: expected a '{wf.state_key}' entry")
+        obj = obj[wf.state_key]
+    if not isinstance(obj, dict):
+        raise WeightsError(f"{p}: expected a state dict, found {type(obj).__name__}")
+    state = OrderedDict()
+    for k, v in obj.items():
+        if wf.strip_prefix and k.startswith(wf.strip_prefix):
+            k = k[len(wf.strip_prefix):]
+        state[k] = v
+    return state, digest
+
+
+def fetch(wf: WeightFile, directory: str | Path | None = None, url: str | None = None,
+          timeout: float = 60.0) -> Path:
+    """Download one checkpoint to the weights directory, checking sha256 before it lands.
+
+    The file is written to a temporary name and moved into place only when its hash matches, so
+    an interrupted or wrong download never leaves a file that looks valid.
+    """
+    dest = weight_path(wf, directory)
+    if dest.is_file() and sha256_file(dest) == wf.sha256:
+        return dest
+    src = url or wf.url
+    if not src:
+        raise WeightsError(f"{wf.file}: no download URL on the card")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".part-", dir=dest.parent)
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(src, timeout=timeout) as resp:
+            shutil.copyfileobj(resp, out)
+        digest = sha256_file(tmp)
+        if digest != wf.sha256:
+            raise WeightsError(f"{wf.file}: downloaded from {src} but sha256 {digest[:12]}... "
+                               f"differs from {wf.sha256[:12]}...; not kept")
+        os.replace(tmp, dest)
+    except OSError as e:
+        raise WeightsError(f"{wf.file}: download from {src} failed: {e}") from e
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return dest

@@ -1,0 +1,35 @@
+"""Shared fixtures: where the shared test sets and checkpoints are.
+
+Tests that need them use the ``data_root`` / ``weights_root`` fixtures. Without the data they are
+skipped on a user's machine; CI sets ``SRBENCH_REQUIRE_DATA=1`` so that a missing folder fails the
+run instead of silently skipping the end-to-end checks.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REQUIRE = os.environ.get("SRBENCH_REQUIRE_DATA") == "1"
+
+
+def _need(env: str, what: str) -> Path:
+    value = os.environ.get(env)
+    if value and Path(value).is_dir():
+        return Path(value)
+    msg = f"{what} not available: set {env} to the folder"
+    if REQUIRE:
+        pytest.fail(msg + " (SRBENCH_REQUIRE_DATA=1)")
+    pytest.skip(msg)
+
+
+@pytest.fixture(scope="session")
+def data_root() -> Path:
+    return _need("SRBENCH_DATA", "shared test sets")
+
+
+@pytest.fixture(scope="session")
+def weights_root() -> Path:
+    return _need("SRBENCH_WEIGHTS", "shared checkpoints")
