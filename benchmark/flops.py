@@ -1,0 +1,522 @@
+"""FLOPs, activations and conv counts, under the NTIRE ESR convention, with nothing dropped silently.
+
+Conventions (PROTOCOL section 4)
+--------------------------------
+* One fused multiply-add is one FLOP. The input is one LR image, 1 x C x 256 x 256 for the headline
+  number (C = 3, or 1 for a network that works on Y). We count the *bare network* the authors wrote
+  (``SRModel.net``), as the NTIRE harness does: the adapter's rescaling to [0, 255] and the bicubic
+  CbCr of Y-only networks are not part of the model.
+* Counting is fvcore's ``FlopCountAnalysis`` (a JIT trace) with its stock handles (convolution,
+  linear/matmul/einsum/bmm/addmm, batch/group/layer/instance norm, nearest and bilinear upsampling,
+  adaptive average pooling, grid sampling), so a network made only of those ops gets exactly the
+  figure the NTIRE 2024/2025 harness prints.
+
+Which ops count in ``flops`` (the rule)
+---------------------------------------
+``flops`` counts *multiply-accumulate work*: every op in which an output element is a weighted sum
+over a neighbourhood, a reduction dimension or a sequence. fvcore's stock handles already do this for
+the common ops; we add handles for the ones it leaves at zero:
+
+* ``prim::PythonOp.SelectiveScanFn`` (the Mamba selective scan, ``registry/ops/scan.py``):
+  ``9 * B * L * D * N`` for the scan, plus ``B * D * L`` for the ``D`` skip when ``D`` is given and
+  ``B * D * L`` for the ``z`` gate when ``z`` is given (the VMamba / MambaIR formula; u is
+  (B, D, L), A is (D, N));
+* ``aten::_convolution_mode`` (a convolution with ``padding='same'``/``'valid'``), counted like
+  ``aten::_convolution``;
+* ``aten::scaled_dot_product_attention``: the two products ``Lq * Lk * E + Lq * Lk * Ev`` per batch
+  and head (the softmax is element-wise, see below);
+* ``aten::baddbmm`` / ``aten::addbmm`` / ``aten::addmv`` / ``aten::mv`` / ``aten::dot``: their products;
+* ``aten::upsample_bicubic2d`` (16 taps per output element, as fvcore counts 4 for bilinear and 1
+  for nearest), ``aten::upsample_linear1d`` (2), ``aten::upsample_nearest1d/3d`` (1),
+  ``aten::upsample_trilinear3d`` (8);
+* ``aten::avg_pool1d/2d/3d``: one add per window element and output element (a box filter; fvcore
+  counts adaptive average pooling the same way).
+
+*Element-wise* ops (one output element from one element of each operand: add, mul, activations,
+softmax, clamp, comparisons) and reductions and max-pooling are **never** in ``flops``: that is the
+fvcore/NTIRE convention (it is why RLFN's 19.67 G reproduces). They are not dropped silently either:
+every such op is named with its number of calls in ``flops_uncounted`` (``"aten::mul x12, ..."``)
+and estimated in ``flops_elementwise`` at one FLOP per output element (per input element for a
+reduction, per window element for max-pooling); arithmetic on 0-d tensors (shape bookkeeping) is
+left out of that estimate. Pure data movement (view, permute, cat, pad, pixel-shuffle, slicing,
+indexing, ``where``/``masked_fill``, copies) carries no arithmetic and is not listed. Any op we do not
+know at all, including any other ``prim::PythonOp`` (a custom autograd function hides its
+arithmetic from the trace), is listed in ``flops_uncounted`` marked ``(unknown)`` and reported in
+``FlopReport.unknown``: tests require that no registered model has one.
+
+``flops_fvcore`` is the stock-fvcore total (what the NTIRE harness would print, scan counted as 0) and
+``flops_ptflops`` the ptflops count (its ``aten`` backend, MACs) kept as an independent cross-check.
+
+Activations (NTIRE)
+-------------------
+The sum of the output elements of every ``nn.Conv2d``/``nn.ConvTranspose2d`` *call* (a module called
+twice counts twice), found with forward hooks on the modules as the NTIRE harness does, plus the
+number of such calls. The trace also counts 2-D convolutions that were called functionally
+(``F.conv2d``), which module hooks miss; ``ActivationReport`` keeps both so a difference is visible.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from fvcore.nn import FlopCountAnalysis
+from fvcore.nn.flop_count import _DEFAULT_SUPPORTED_OPS
+from fvcore.nn.jit_handles import conv_flop_count
+from torch import nn
+
+__all__ = [
+    "SCAN_OP", "FlopReport", "ActivationReport", "PerImageFlops", "count_flops", "count_activations",
+    "count_ptflops", "flops_per_image", "flops_per_image_report", "selective_scan_flops", "bare_network",
+    "NTIRE_INPUT",
+]
+
+NTIRE_INPUT = (256, 256)
+SCAN_OP = "prim::PythonOp.SelectiveScanFn"
+
+# ---------------------------------------------------------------------------------------------
+# op classification
+
+
+def _shape(val: Any) -> list[int] | None:
+    """The static shape of a JIT value, or ``None`` if the trace did not record one."""
+    try:
+        if val.isCompleteTensor():
+            return list(val.type().sizes())
+    except RuntimeError:
+        return None
+    return None
+
+
+def _numel(val: Any) -> int:
+    s = _shape(val)
+    return math.prod(s) if s is not None else 0
+
+
+def _ints(val: Any) -> list[int]:
+    """A constant int or int-list argument of a JIT node (e.g. a pooling kernel size)."""
+    node = val.node()
+    if node.kind() == "prim::ListConstruct":
+        return [int(i.toIValue()) for i in node.inputs()]
+    v = val.toIValue()
+    if v is None:
+        return []
+    return [int(v)] if isinstance(v, int) else [int(i) for i in v]
+
+
+def selective_scan_flops(batch: int, dim: int, length: int, state: int, with_d: bool = True,
+                         with_z: bool = True) -> int:
+    """The VMamba / MambaIR count for one selective scan: 9*B*L*D*N (+ B*D*L for D, + B*D*L for z)."""
+    flops = 9 * batch * length * dim * state
+    if with_d:
+        flops += batch * dim * length
+    if with_z:
+        flops += batch * dim * length
+    return flops
+
+
+def _python_op_args(node: Any) -> list[Any]:
+    """A PythonOp's arguments in call order: JIT values for tensors, Python values for the rest."""
+    tensors = iter(node.inputs())
+    scalars = iter(node.scalar_args())
+    return [next(tensors) if c == "d" else next(scalars) for c in node.cconv()]
+
+
+def _scan_handle(inputs: list[Any], outputs: list[Any]) -> Counter:
+    node = outputs[0].node()
+    args = _python_op_args(node)
+    # SelectiveScanFn.apply(u, delta, A, B, C, D=None, z=None, delta_bias=None, ...)
+    u_shape = _shape(args[0]) or _shape(outputs[0])
+    a_shape = _shape(args[2])
+    if u_shape is None or a_shape is None or len(u_shape) != 3 or len(a_shape) != 2:
+        raise ValueError(f"{SCAN_OP}: expected u (B, D, L) and A (D, N), got {u_shape} and {a_shape}")
+    b, d, length = u_shape
+    n = a_shape[1]
+
+    def given(i: int) -> bool:
+        return len(args) > i and args[i] is not None and not isinstance(args[i], (bool, int, float))
+
+    return Counter({"selective_scan": selective_scan_flops(b, d, length, n, given(5), given(6))})
+
+
+def _conv_mode_handle(inputs: list[Any], outputs: list[Any]) -> Counter:
+    # aten::_convolution_mode(input, weight, bias, stride, padding: str, dilation, groups)
+    w, out = _shape(inputs[1]), _shape(outputs[0])
+    return Counter({"conv": math.prod(out) * math.prod(w[1:])})
+
+
+def _sdpa_handle(inputs: list[Any], outputs: list[Any]) -> Counter:
+    q, k, v = (_shape(x) for x in inputs[:3])
+    batch = math.prod(q[:-2])
+    lq, e, lk, ev = q[-2], q[-1], k[-2], v[-1]
+    return Counter({"attention": batch * lq * lk * (e + ev)})
+
+
+def _baddbmm_handle(inputs: list[Any], outputs: list[Any]) -> Counter:
+    # (input, batch1, batch2, beta, alpha): batch1 (b, n, m) @ batch2 (b, m, p)
+    b1, b2 = _shape(inputs[1]), _shape(inputs[2])
+    return Counter({"bmm": math.prod(b1) * b2[-1]})
+
+
+def _addmv_handle(inputs: list[Any], outputs: list[Any]) -> Counter:
+    return Counter({"mv": _numel(inputs[1])})
+
+
+def _mv_handle(inputs: list[Any], outputs: list[Any]) -> Counter:
+    return Counter({"mv": _numel(inputs[0])})
+
+
+def _taps_handle(name: str, taps: int):
+    def handle(inputs: list[Any], outputs: list[Any]) -> Counter:
+        return Counter({name: taps * _numel(outputs[0])})
+    return handle
+
+
+def _avg_pool_handle(inputs: list[Any], outputs: list[Any]) -> Counter:
+    k = _ints(inputs[1])
+    dims = len(_shape(outputs[0]) or []) - 2 if _shape(outputs[0]) else len(k)
+    if len(k) == 1 and dims > 1:
+        k = k * dims
+    return Counter({"avg_pool": _numel(outputs[0]) * math.prod(k)})
+
+
+_EXTRA_COUNTED = {
+    SCAN_OP: _scan_handle,
+    "aten::_convolution_mode": _conv_mode_handle,
+    "aten::scaled_dot_product_attention": _sdpa_handle,
+    "aten::baddbmm": _baddbmm_handle,
+    "aten::addbmm": _baddbmm_handle,
+    "aten::addmv": _addmv_handle,
+    "aten::mv": _mv_handle,
+    "aten::dot": _mv_handle,
+    "aten::upsample_bicubic2d": _taps_handle("upsample_bicubic2d", 16),
+    "aten::upsample_linear1d": _taps_handle("upsample_linear1d", 2),
+    "aten::upsample_nearest1d": _taps_handle("upsample_nearest1d", 1),
+    "aten::upsample_nearest3d": _taps_handle("upsample_nearest3d", 1),
+    "aten::upsample_trilinear3d": _taps_handle("upsample_trilinear3d", 8),
+    "aten::avg_pool1d": _avg_pool_handle,
+    "aten::avg_pool2d": _avg_pool_handle,
+    "aten::avg_pool3d": _avg_pool_handle,
+}
+
+# fvcore's stock handles name their result by the op without its namespace (or 'conv').
+_STOCK_KEYS = {"conv"} | {k.split("::", 1)[1] for k in _DEFAULT_SUPPORTED_OPS}
+
+# Element-wise arithmetic: one FLOP per output element in the estimate.
+_ELEMENTWISE = {
+    "add", "add_", "sub", "sub_", "rsub", "mul", "mul_", "div", "div_", "true_divide", "neg", "abs",
+    "pow", "sqrt", "rsqrt", "exp", "exp2", "expm1", "log", "log1p", "log2", "reciprocal", "square",
+    "sigmoid", "sigmoid_", "tanh", "tanh_", "relu", "relu_", "relu6", "leaky_relu", "leaky_relu_",
+    "gelu", "gelu_", "silu", "silu_", "hardswish", "hardswish_", "hardsigmoid", "hardsigmoid_",
+    "hardtanh", "hardtanh_", "softplus", "elu", "elu_", "selu", "celu", "prelu", "_prelu_kernel",
+    "mish", "threshold", "erf", "sin", "cos", "sign", "round", "floor", "ceil", "trunc", "frac",
+    "clamp", "clamp_", "clamp_min", "clamp_min_", "clamp_max", "clamp_max_", "maximum", "minimum",
+    "softmax", "log_softmax", "_softmax", "lerp", "addcmul", "addcdiv", "fmod", "remainder",
+    "floor_divide", "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_not",
+    "__and__", "__or__", "bitwise_not", "bitwise_and", "bitwise_or", "glu", "logit", "atan2",
+    "nan_to_num", "heaviside", "xlogy", "hypot",
+}
+# Reductions: one FLOP per input element.
+_REDUCTIONS = {
+    "mean", "sum", "prod", "std", "var", "var_mean", "std_mean", "norm", "linalg_vector_norm",
+    "frobenius_norm", "max", "min", "amax", "amin", "argmax", "argmin", "cumsum", "cumprod",
+    "logsumexp", "all", "any", "aminmax", "linalg_norm",
+}
+_MAX_POOL = {"max_pool1d", "max_pool2d", "max_pool3d", "max_pool2d_with_indices", "adaptive_max_pool2d",
+             "adaptive_max_pool1d"}
+
+# Pure data movement and tensor creation: no arithmetic, not listed.
+_DATA_MOVEMENT = {
+    "Int", "ScalarImplicit", "Float", "Bool", "size", "numel", "dim", "arange", "linspace", "empty",
+    "empty_like", "new_empty", "new_full", "new_zeros", "new_ones", "full", "full_like", "ones",
+    "ones_like", "zeros", "zeros_like", "rand", "randn", "rand_like", "randn_like", "eye", "tensor",
+    "scalar_tensor", "as_tensor", "cat", "concat", "stack", "hstack", "vstack", "chunk", "split",
+    "split_with_sizes", "unsafe_split", "unsafe_chunk", "tensor_split", "unbind", "contiguous", "copy_",
+    "clone", "detach", "detach_", "alias", "lift_fresh", "dropout", "dropout_", "feature_dropout",
+    "expand", "expand_as", "broadcast_to", "broadcast_tensors", "flatten", "unflatten", "view",
+    "view_as", "reshape", "reshape_as", "permute", "transpose", "transpose_", "t", "swapaxes",
+    "movedim", "squeeze", "squeeze_", "unsqueeze", "unsqueeze_", "select", "slice", "narrow",
+    "index", "index_select", "index_put", "index_put_", "gather", "scatter", "scatter_", "take",
+    "masked_fill", "masked_fill_", "masked_select", "where", "nonzero", "roll", "flip", "repeat",
+    "repeat_interleave", "tile", "pixel_shuffle", "pixel_unshuffle", "channel_shuffle",
+    "native_channel_shuffle", "constant_pad_nd", "pad", "reflection_pad1d", "reflection_pad2d",
+    "replication_pad1d", "replication_pad2d", "replication_pad3d", "circular_pad2d", "_pad_circular",
+    "im2col", "unfold", "diagonal", "tril", "triu", "to", "type_as", "_to_copy", "fill_", "zero_",
+    "meshgrid", "as_strided", "view_as_real", "view_as_complex", "resolve_conj", "resolve_neg",
+    "set_", "_unsafe_view", "_reshape_alias", "sort", "argsort", "topk", "lift_fresh_copy",
+    "numpy_T", "mT", "align_corners", "one_hot",
+}
+
+
+def _kind_base(kind: str) -> str:
+    return kind.split("::", 1)[1] if "::" in kind else kind
+
+
+@dataclass
+class FlopReport:
+    """What one trace of one network at one input size counted.
+
+    ``flops``: our count (rule in the module docstring); ``fvcore``: stock fvcore handles only (the
+    NTIRE-harness figure); ``by_op``: ``flops`` split by op type; ``elementwise``: the estimate for
+    the element-wise ops left out of ``flops``; ``uncounted``: op kind -> calls for every op that
+    does arithmetic and is not in ``flops``; ``unknown``: the subset we could not classify.
+    ``conv2d_calls`` / ``conv2d_outputs``: 2-D convolutions in the trace (functional calls included).
+    """
+
+    flops: int
+    fvcore: int
+    by_op: dict[str, int]
+    elementwise: int
+    elementwise_by_op: dict[str, int]
+    uncounted: dict[str, int]
+    unknown: dict[str, int]
+    input_shape: tuple[int, ...]
+    conv2d_calls: int = 0
+    conv2d_outputs: int = 0
+
+    @property
+    def uncounted_text(self) -> str:
+        """``"aten::mul x12, aten::sigmoid x4"`` (unknown ops marked), ``""`` when nothing is left out."""
+        parts = []
+        for k, n in sorted(self.uncounted.items(), key=lambda kv: (kv[0] not in self.unknown, kv[0])):
+            parts.append(f"{k} x{n}" + (" (unknown)" if k in self.unknown else ""))
+        return ", ".join(parts)
+
+    def by_op_json(self) -> str:
+        return json.dumps(dict(sorted(self.by_op.items())), sort_keys=True)
+
+
+class _Collector:
+    """Builds the handle table for one analysis and remembers what each handle saw."""
+
+    def __init__(self) -> None:
+        self.calls: Counter = Counter()  # element-wise/reduction/pool kind -> calls
+        self.ew_flops: Counter = Counter()
+        self.conv2d_calls = 0
+        self.conv2d_outputs = 0
+
+    def _conv(self, stock):
+        def handle(inputs, outputs):
+            out = _shape(outputs[0])
+            if out is not None and len(out) == 4:
+                self.conv2d_calls += 1
+                self.conv2d_outputs += math.prod(out)
+            return stock(inputs, outputs)
+        return handle
+
+    def _elementwise(self, kind: str, per: str):
+        def handle(inputs, outputs):
+            out = _shape(outputs[0]) if outputs else None
+            if per == "input":
+                src = next((x for x in inputs if _shape(x) is not None), None)
+                shape = _shape(src) if src is not None else None
+            else:
+                shape = out
+            if not shape:  # 0-d: shape bookkeeping, or no static shape (never on real tensors)
+                if shape is None and out is None:
+                    self.calls[kind] += 1
+                return Counter()
+            n = math.prod(shape)
+            if per == "window":
+                n = math.prod(out) * math.prod(_ints(inputs[1]) or [1])
+            self.calls[kind] += 1
+            self.ew_flops[kind] += n
+            return Counter()
+        return handle
+
+    def table(self) -> dict:
+        ops: dict = dict(_DEFAULT_SUPPORTED_OPS)
+        ops.update(_EXTRA_COUNTED)
+        ops["aten::_convolution"] = self._conv(ops["aten::_convolution"])
+        ops["aten::_convolution_mode"] = self._conv(ops["aten::_convolution_mode"])
+        for base in _ELEMENTWISE:
+            ops[f"aten::{base}"] = self._elementwise(f"aten::{base}", "output")
+        for base in _REDUCTIONS:
+            ops[f"aten::{base}"] = self._elementwise(f"aten::{base}", "input")
+        for base in _MAX_POOL:
+            per = "window" if base.startswith("max_pool") else "input"
+            ops[f"aten::{base}"] = self._elementwise(f"aten::{base}", per)
+        return ops
+
+
+def bare_network(model: nn.Module) -> tuple[nn.Module, int]:
+    """(the authors' network, its input channels): ``SRModel.net`` and 1 for Y-only nets, else 3."""
+    net = getattr(model, "net", None)
+    if isinstance(net, nn.Module) and hasattr(model, "colour"):
+        return net, (1 if model.colour == "y" else 3)
+    return model, 3
+
+
+def _input_like(net: nn.Module, channels: int, size: tuple[int, int]) -> torch.Tensor:
+    p = next(iter(net.parameters()), None)
+    device = p.device if p is not None else torch.device("cpu")
+    dtype = p.dtype if p is not None and p.is_floating_point() else torch.float32
+    g = torch.Generator().manual_seed(0)
+    return torch.rand(1, channels, *size, generator=g).to(device=device, dtype=dtype)
+
+
+def count_flops(model: nn.Module, size: tuple[int, int] = NTIRE_INPUT, channels: int | None = None) -> FlopReport:
+    """Trace ``model`` (an ``SRModel`` is unwrapped to its bare net) on one 1 x C x h x w input."""
+    net, ch = bare_network(model)
+    ch = channels or ch
+    x = _input_like(net, ch, size)
+    col = _Collector()
+    analysis = FlopCountAnalysis(net, (x,))
+    analysis.clear_op_handles()  # our table includes the stock handles
+    analysis.set_op_handle(**col.table())
+    analysis._ignored_ops = {f"aten::{b}" for b in _DATA_MOVEMENT}
+    analysis.unsupported_ops_warnings(False)
+    analysis.uncalled_modules_warnings(False)
+    analysis.tracer_warnings("none")
+    was_training = net.training
+    net.eval()
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            by_op = {k: int(v) for k, v in analysis.by_operator().items() if v}
+            unknown = dict(analysis.unsupported_ops())
+    finally:
+        net.train(was_training)
+    uncounted = dict(col.calls)
+    for k, n in unknown.items():
+        uncounted[k] = uncounted.get(k, 0) + n
+    return FlopReport(
+        flops=sum(by_op.values()),
+        fvcore=sum(v for k, v in by_op.items() if k in _STOCK_KEYS),
+        by_op=by_op,
+        elementwise=int(sum(col.ew_flops.values())),
+        elementwise_by_op={k: int(v) for k, v in col.ew_flops.items()},
+        uncounted=uncounted,
+        unknown=unknown,
+        input_shape=tuple(x.shape),
+        conv2d_calls=col.conv2d_calls,
+        conv2d_outputs=col.conv2d_outputs,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# activations (NTIRE definition)
+
+
+@dataclass
+class ActivationReport:
+    activations: int  # output elements of every nn.Conv2d / nn.ConvTranspose2d call
+    num_conv: int  # number of such calls
+
+
+def count_activations(model: nn.Module, size: tuple[int, int] = NTIRE_INPUT,
+                      channels: int | None = None) -> ActivationReport:
+    """NTIRE activations and conv count: forward hooks on every Conv2d/ConvTranspose2d module."""
+    net, ch = bare_network(model)
+    x = _input_like(net, channels or ch, size)
+    total = [0, 0]
+
+    def hook(_m, _i, out):
+        total[0] += out.numel()
+        total[1] += 1
+
+    handles = [m.register_forward_hook(hook) for m in net.modules()
+               if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+    was_training = net.training
+    net.eval()
+    try:
+        with torch.no_grad():
+            net(x)
+    finally:
+        for h in handles:
+            h.remove()
+        net.train(was_training)
+    return ActivationReport(activations=total[0], num_conv=total[1])
+
+
+# ---------------------------------------------------------------------------------------------
+# ptflops cross-check
+
+
+def count_ptflops(model: nn.Module, size: tuple[int, int] = NTIRE_INPUT,
+                  channels: int | None = None) -> int | None:
+    """ptflops' count (aten backend, multiply-adds) of the bare network; ``None`` if it fails."""
+    import io
+
+    from ptflops import get_model_complexity_info
+
+    net, ch = bare_network(model)
+    x = _input_like(net, channels or ch, size)
+    was_training = net.training
+    net.eval()
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            macs, _ = get_model_complexity_info(
+                net, tuple(x.shape[1:]), input_constructor=lambda _res: x, as_strings=False,
+                print_per_layer_stat=False, backend="aten", ost=io.StringIO())
+    except Exception:  # noqa: BLE001 - a cross-check must never stop a profile
+        return None
+    finally:
+        net.train(was_training)
+    return None if macs is None else int(macs)
+
+
+# ---------------------------------------------------------------------------------------------
+# per-image FLOPs at real input sizes
+
+
+@dataclass
+class PerImageFlops:
+    flops: list[int]  # one per input size, in order
+    method: str  # 'exact' (traced at every distinct size) or 'fit' (bilinear fit, verified)
+    traced: list[tuple[int, int]] = field(default_factory=list)
+    max_rel_err: float = 0.0  # the fit's worst error at the verification sizes
+
+
+def _fit_bilinear(points: dict[tuple[int, int], int]):
+    """f(h, w) = a*h*w + b*h + c*w + d through four points on a 2x2 grid."""
+    import numpy as np
+
+    keys = list(points)
+    m = np.array([[h * w, h, w, 1.0] for h, w in keys])
+    coef = np.linalg.solve(m, np.array([float(points[k]) for k in keys]))
+    return lambda h, w: float(coef @ np.array([h * w, h, w, 1.0]))
+
+
+def flops_per_image_report(model: nn.Module, sizes: Sequence[tuple[int, int]], method: str = "auto",
+                           rtol: float = 1e-4, probes: tuple[int, int] = (32, 64)) -> PerImageFlops:
+    """FLOPs (``flops`` convention) of one forward at each LR size (h, w).
+
+    ``method='exact'`` traces every distinct size. ``'auto'`` does so when there are at most 6 distinct
+    sizes; otherwise it traces four small probe sizes, fits ``a*h*w + b*h + c*w + d`` (exact for
+    a fully convolutional net with 'same' padding), and *verifies* the fit by tracing the smallest
+    and the largest real size: if either is off by more than ``rtol`` (window padding, attention,
+    stride floors), it falls back to exact tracing.
+    """
+    if method not in ("auto", "exact"):
+        raise ValueError(f"method must be 'auto' or 'exact', not {method!r}")
+    sizes = [(int(h), int(w)) for h, w in sizes]
+    distinct = sorted(set(sizes))
+    cache: dict[tuple[int, int], int] = {}
+
+    def exact(s: tuple[int, int]) -> int:
+        if s not in cache:
+            cache[s] = count_flops(model, s).flops
+        return cache[s]
+
+    if method == "auto" and len(distinct) > 6:
+        lo, hi = probes
+        fit = _fit_bilinear({(h, w): exact((h, w)) for h in (lo, hi) for w in (lo, hi)})
+        checks = {min(distinct, key=lambda s: s[0] * s[1]), max(distinct, key=lambda s: s[0] * s[1])}
+        err = max(abs(fit(*s) - exact(s)) / max(exact(s), 1) for s in checks)
+        if err <= rtol:
+            out = [cache[s] if s in cache else int(round(fit(*s))) for s in sizes]
+            return PerImageFlops(out, "fit", sorted(cache), err)
+    return PerImageFlops([exact(s) for s in sizes], "exact", sorted(cache), 0.0)
+
+
+def flops_per_image(model: nn.Module, sizes: Iterable[tuple[int, int]], method: str = "auto") -> list[int]:
+    """Per-image FLOPs for a list of LR sizes (h, w); see :func:`flops_per_image_report`."""
+    return flops_per_image_report(model, list(sizes), method=method).flops

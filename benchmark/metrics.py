@@ -1,0 +1,108 @@
+"""Y-channel PSNR and SSIM as the SR literature computes them (PROTOCOL section 3).
+
+Inputs are uint8 RGB tensors (N, 3, H, W) or (3, H, W) on any device; everything is computed there in
+float64 on [0, 255]. ``gray`` marks single-channel sources (replicated to RGB when read); the
+``convention`` decides their Y:
+- ``rgb``: Y by the BasicSR formula, as for any RGB image (what cv2/BasicSR readers give);
+- ``y``: the single channel itself is Y (MATLAB-era scripts). For the replicated HR that is the
+  channel value; for a model's 3-channel output it is the full-range luma 0.299 R + 0.587 G + 0.114 B,
+  which equals the channel value on a gray image.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from benchmark.protocol import GRAY_CONVENTIONS, Y_OFFSET, Y_WEIGHTS
+
+SSIM_WINDOW = 11
+SSIM_SIGMA = 1.5
+SSIM_K1, SSIM_K2 = 0.01, 0.03
+DATA_RANGE = 255.0
+
+
+@dataclass(frozen=True)
+class Scores:
+    psnr: float
+    ssim: float
+
+
+def _batched(x: torch.Tensor) -> torch.Tensor:
+    return x[None] if x.dim() == 3 else x
+
+
+def y_channel(img: torch.Tensor, gray: bool = False, convention: str = "rgb") -> torch.Tensor:
+    """(N, 3, H, W) uint8/float RGB in [0, 255] -> (N, H, W) float64 Y."""
+    if convention not in GRAY_CONVENTIONS:
+        raise ValueError(f"gray convention must be one of {GRAY_CONVENTIONS}, not {convention!r}")
+    x = _batched(img).to(torch.float64)
+    w = torch.tensor(Y_WEIGHTS, dtype=torch.float64, device=x.device)
+    if gray and convention == "y":
+        # Full-range luma: the BasicSR weights rescaled to sum to 1 (65.481+128.553+24.966 = 219).
+        return torch.einsum("nchw,c->nhw", x, w * (255.0 / 219.0))
+    return Y_OFFSET + torch.einsum("nchw,c->nhw", x, w)
+
+
+def crop_border(y: torch.Tensor, border: int) -> torch.Tensor:
+    if border <= 0:
+        return y
+    if y.shape[-1] <= 2 * border or y.shape[-2] <= 2 * border:
+        raise ValueError(f"image {y.shape[-1]}x{y.shape[-2]} is too small to crop {border} px per border")
+    return y[..., border:-border, border:-border]
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Per-image PSNR (dB) of two (N, H, W) float64 arrays on [0, 255]; inf when identical."""
+    mse = ((a - b) ** 2).flatten(1).mean(1)
+    return 10.0 * torch.log10(DATA_RANGE**2 / mse)
+
+
+def _gaussian_window(device: torch.device) -> torch.Tensor:
+    r = torch.arange(SSIM_WINDOW, dtype=torch.float64, device=device) - (SSIM_WINDOW - 1) / 2
+    g = torch.exp(-(r**2) / (2 * SSIM_SIGMA**2))
+    g = g / g.sum()
+    return torch.outer(g, g)[None, None]
+
+
+def ssim(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Per-image SSIM (Wang et al. 2004) of (N, H, W) float64 on [0, 255].
+
+    Gaussian 11x11, sigma 1.5, filtered over the valid region only (no padding), population
+    (biased) variances, mean of the SSIM map.
+    """
+    if a.shape[-1] < SSIM_WINDOW or a.shape[-2] < SSIM_WINDOW:
+        raise ValueError(f"image {a.shape[-1]}x{a.shape[-2]} is smaller than the {SSIM_WINDOW}px SSIM window")
+    win = _gaussian_window(a.device)
+    x, y = a[:, None], b[:, None]
+    mu_x, mu_y = F.conv2d(x, win), F.conv2d(y, win)
+    sxx = F.conv2d(x * x, win) - mu_x**2
+    syy = F.conv2d(y * y, win) - mu_y**2
+    sxy = F.conv2d(x * y, win) - mu_x * mu_y
+    c1, c2 = (SSIM_K1 * DATA_RANGE) ** 2, (SSIM_K2 * DATA_RANGE) ** 2
+    num = (2 * mu_x * mu_y + c1) * (2 * sxy + c2)
+    den = (mu_x**2 + mu_y**2 + c1) * (sxx + syy + c2)
+    return (num / den).flatten(1).mean(1)
+
+
+def psnr_ssim_y(sr: torch.Tensor, hr: torch.Tensor, border: int, gray: bool = False,
+                convention: str = "rgb") -> list[Scores]:
+    """Y-channel PSNR/SSIM of uint8 RGB SR vs HR, ``border`` px cropped from every side."""
+    sr, hr = _batched(sr), _batched(hr)
+    if sr.shape != hr.shape:
+        raise ValueError(f"SR shape {tuple(sr.shape)} differs from HR shape {tuple(hr.shape)}")
+    ys = crop_border(y_channel(sr, gray, convention), border)
+    yh = crop_border(y_channel(hr, gray, convention), border)
+    p, s = psnr(ys, yh), ssim(ys, yh)
+    return [Scores(float(pi), float(si)) for pi, si in zip(p.tolist(), s.tolist(), strict=True)]
+
+
+def psnr_rgb(sr: torch.Tensor, hr: torch.Tensor, border: int) -> float:
+    """RGB PSNR on uint8 with a border crop: the NTIRE ESR report convention (for comparison only)."""
+    a = crop_border(_batched(sr).to(torch.float64), border)
+    b = crop_border(_batched(hr).to(torch.float64), border)
+    mse = float(((a - b) ** 2).mean())
+    return math.inf if mse == 0 else 10 * math.log10(DATA_RANGE**2 / mse)

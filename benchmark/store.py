@@ -1,0 +1,139 @@
+"""The results store: parquet tables under the results directory; the only writer of those files.
+
+Tables: ``images`` (one row per image), ``summary`` (per model, variant, dataset, degradation, scale,
+gray), ``profile`` (efficiency), ``runs`` (environment and options of every run).
+
+Every write is a keyed upsert under an exclusive lock: read the table, drop the rows whose key the
+new rows carry, append, write a temporary file in the same directory, fsync, rename over the old
+one. A crash leaves either the old or the new table, never a half-written one; concurrent writers
+queue on the lock, so rows are never lost or interleaved.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+SCHEMA_VERSION = 1
+_META_KEY = b"srbench_schema"
+TABLES = ("images", "summary", "profile", "runs")
+LOCK_NAME = ".srbench.lock"
+
+
+class StoreError(Exception):
+    """The results directory cannot be read or written; the message names it."""
+
+
+def table_path(results_dir: str | Path, table: str) -> Path:
+    if table not in TABLES:
+        raise StoreError(f"unknown results table {table!r} (tables: {', '.join(TABLES)})")
+    return Path(results_dir) / f"{table}.parquet"
+
+
+def check_writable(results_dir: str | Path) -> Path:
+    """Create the directory if needed and prove we can write there, before any work starts."""
+    d = Path(results_dir)
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".probe-", dir=d)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as e:
+        raise StoreError(f"results directory {d} is not writable: {e.strerror or e}") from e
+    return d
+
+
+@contextmanager
+def locked(results_dir: str | Path) -> Iterator[None]:
+    d = check_writable(results_dir)
+    with open(d / LOCK_NAME, "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def read(results_dir: str | Path, table: str) -> pd.DataFrame:
+    """The table as a DataFrame (empty when it does not exist yet)."""
+    p = table_path(results_dir, table)
+    if not p.exists():
+        return pd.DataFrame()
+    try:
+        t = pq.read_table(p)
+    except (OSError, pa.ArrowInvalid) as e:
+        raise StoreError(f"{p}: not a readable parquet table ({e}); move it aside and rerun") from e
+    meta = t.schema.metadata or {}
+    version = json.loads(meta.get(_META_KEY, b'{"version": 0}')).get("version", 0)
+    if version != SCHEMA_VERSION:
+        # Only one schema exists so far; a future version adds a migration here.
+        raise StoreError(f"{p}: results schema version {version}, this srbench reads version "
+                         f"{SCHEMA_VERSION}; re-run or use the srbench version that wrote it")
+    return t.to_pandas()
+
+
+def _write_atomic(p: Path, df: pd.DataFrame) -> None:
+    t = pa.Table.from_pandas(df.reset_index(drop=True), preserve_index=False)
+    meta = dict(t.schema.metadata or {})
+    meta[_META_KEY] = json.dumps({"version": SCHEMA_VERSION}).encode()
+    t = t.replace_schema_metadata(meta)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.stem}-", suffix=".parquet.tmp", dir=p.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            pq.write_table(t, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, p)
+    except OSError as e:
+        raise StoreError(f"{p}: cannot write ({e.strerror or e}); the previous table is untouched") from e
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def upsert(results_dir: str | Path, table: str, rows: pd.DataFrame, key: Sequence[str]) -> Path:
+    """Insert ``rows``, replacing any existing rows with the same ``key`` values."""
+    p = table_path(results_dir, table)
+    missing = [k for k in key if k not in rows.columns]
+    if missing:
+        raise StoreError(f"{table}: rows lack key columns {missing}")
+    if rows.duplicated(subset=list(key)).any():
+        raise StoreError(f"{table}: new rows repeat a key")
+    with locked(results_dir):
+        old = read(results_dir, table)
+        if len(old):
+            for k in key:  # a key column new to this table: old rows get a null there
+                if k not in old.columns:
+                    old[k] = None
+            new_keys = pd.MultiIndex.from_frame(rows[list(key)].astype(str))
+            old_keys = pd.MultiIndex.from_frame(old[list(key)].astype(str))
+            old = old[~old_keys.isin(new_keys)]
+            merged = pd.concat([old, rows], ignore_index=True) if len(old) else rows
+        else:
+            merged = rows
+        _write_atomic(p, merged)
+    return p
+
+
+def delete(results_dir: str | Path, table: str, where: dict[str, object]) -> int:
+    """Remove rows whose columns equal ``where``; returns how many were removed."""
+    p = table_path(results_dir, table)
+    with locked(results_dir):
+        old = read(results_dir, table)
+        if not len(old):
+            return 0
+        mask = pd.Series(True, index=old.index)
+        for k, v in where.items():
+            mask &= old[k].astype(str) == str(v)
+        if mask.any():
+            _write_atomic(p, old[~mask])
+        return int(mask.sum())
