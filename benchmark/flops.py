@@ -68,7 +68,6 @@ from typing import Any
 import torch
 from fvcore.nn import FlopCountAnalysis
 from fvcore.nn.flop_count import _DEFAULT_SUPPORTED_OPS
-from fvcore.nn.jit_handles import conv_flop_count
 from torch import nn
 
 __all__ = [
@@ -148,7 +147,7 @@ def _scan_handle(inputs: list[Any], outputs: list[Any]) -> Counter:
 def _conv_mode_handle(inputs: list[Any], outputs: list[Any]) -> Counter:
     # aten::_convolution_mode(input, weight, bias, stride, padding: str, dilation, groups)
     w, out = _shape(inputs[1]), _shape(outputs[0])
-    return Counter({"conv": math.prod(out) * math.prod(w[1:])})
+    return Counter({"convolution_mode": math.prod(out) * math.prod(w[1:])})
 
 
 def _sdpa_handle(inputs: list[Any], outputs: list[Any]) -> Counter:
@@ -161,15 +160,15 @@ def _sdpa_handle(inputs: list[Any], outputs: list[Any]) -> Counter:
 def _baddbmm_handle(inputs: list[Any], outputs: list[Any]) -> Counter:
     # (input, batch1, batch2, beta, alpha): batch1 (b, n, m) @ batch2 (b, m, p)
     b1, b2 = _shape(inputs[1]), _shape(inputs[2])
-    return Counter({"bmm": math.prod(b1) * b2[-1]})
+    return Counter({outputs[0].node().kind().split("::")[-1]: math.prod(b1) * b2[-1]})
 
 
 def _addmv_handle(inputs: list[Any], outputs: list[Any]) -> Counter:
-    return Counter({"mv": _numel(inputs[1])})
+    return Counter({"addmv": _numel(inputs[1])})
 
 
 def _mv_handle(inputs: list[Any], outputs: list[Any]) -> Counter:
-    return Counter({"mv": _numel(inputs[0])})
+    return Counter({outputs[0].node().kind().split("::")[-1]: _numel(inputs[0])})
 
 
 def _taps_handle(name: str, taps: int):
@@ -220,7 +219,8 @@ _ELEMENTWISE = {
     "softmax", "log_softmax", "_softmax", "lerp", "addcmul", "addcdiv", "fmod", "remainder",
     "floor_divide", "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_not",
     "__and__", "__or__", "bitwise_not", "bitwise_and", "bitwise_or", "glu", "logit", "atan2",
-    "nan_to_num", "heaviside", "xlogy", "hypot",
+    "nan_to_num", "heaviside", "xlogy", "hypot", "scatter_add", "scatter_add_", "index_add",
+    "index_add_", "scatter_reduce", "scatter_reduce_", "cumulative_trapezoid",
 }
 # Reductions: one FLOP per input element.
 _REDUCTIONS = {
@@ -279,6 +279,11 @@ class FlopReport:
     input_shape: tuple[int, ...]
     conv2d_calls: int = 0
     conv2d_outputs: int = 0
+    activations: int = 0  # NTIRE activations (module hooks on Conv2d/ConvTranspose2d), same forward
+    num_conv: int = 0
+    # "module pattern|op" -> flops; repeated blocks merged ("layers.*.conv"), "(self)" marks ops a
+    # module runs itself rather than in a child (e.g. the scan inside a Mamba mixer).
+    by_module: dict[str, int] = field(default_factory=dict)
 
     @property
     def uncounted_text(self) -> str:
@@ -290,6 +295,33 @@ class FlopReport:
 
     def by_op_json(self) -> str:
         return json.dumps(dict(sorted(self.by_op.items())), sort_keys=True)
+
+    def by_module_json(self) -> str:
+        return json.dumps(dict(sorted(self.by_module.items())), sort_keys=True)
+
+
+def _direct_children_counts(analysis: FlopCountAnalysis) -> dict[str, Counter]:
+    return {name: Counter(c) for name, c in analysis.by_module_and_operator().items()}
+
+
+def _merge_modules(per_module: dict[str, Counter]) -> dict[str, int]:
+    """Each op once, under the innermost module that ran it; indices of repeated blocks -> '*'."""
+    import re
+
+    def parent(name: str) -> str:
+        return name.rsplit(".", 1)[0] if "." in name else ""
+
+    own = {name: Counter(c) for name, c in per_module.items()}
+    for name, c in per_module.items():
+        if name and parent(name) in own:
+            own[parent(name)].subtract(c)
+    out: Counter = Counter()
+    for name, c in own.items():
+        pattern = re.sub(r"\.\d+(?=\.|$)", ".*", name) if name else "(model)"
+        for op, v in c.items():
+            if v:
+                out[f"{pattern}|{op}"] += int(v)
+    return dict(out)
 
 
 class _Collector:
@@ -361,7 +393,8 @@ def _input_like(net: nn.Module, channels: int, size: tuple[int, int]) -> torch.T
     return torch.rand(1, channels, *size, generator=g).to(device=device, dtype=dtype)
 
 
-def count_flops(model: nn.Module, size: tuple[int, int] = NTIRE_INPUT, channels: int | None = None) -> FlopReport:
+def count_flops(model: nn.Module, size: tuple[int, int] = NTIRE_INPUT,
+                channels: int | None = None) -> FlopReport:
     """Trace ``model`` (an ``SRModel`` is unwrapped to its bare net) on one 1 x C x h x w input."""
     net, ch = bare_network(model)
     ch = channels or ch
@@ -374,6 +407,8 @@ def count_flops(model: nn.Module, size: tuple[int, int] = NTIRE_INPUT, channels:
     analysis.unsupported_ops_warnings(False)
     analysis.uncalled_modules_warnings(False)
     analysis.tracer_warnings("none")
+    acts = [0, 0]
+    handles = _conv_hooks(net, acts)
     was_training = net.training
     net.eval()
     try:
@@ -381,7 +416,10 @@ def count_flops(model: nn.Module, size: tuple[int, int] = NTIRE_INPUT, channels:
             warnings.simplefilter("ignore")
             by_op = {k: int(v) for k, v in analysis.by_operator().items() if v}
             unknown = dict(analysis.unsupported_ops())
+            by_module = _merge_modules(_direct_children_counts(analysis))
     finally:
+        for h in handles:
+            h.remove()
         net.train(was_training)
     uncounted = dict(col.calls)
     for k, n in unknown.items():
@@ -397,11 +435,25 @@ def count_flops(model: nn.Module, size: tuple[int, int] = NTIRE_INPUT, channels:
         input_shape=tuple(x.shape),
         conv2d_calls=col.conv2d_calls,
         conv2d_outputs=col.conv2d_outputs,
+        activations=acts[0],
+        num_conv=acts[1],
+        by_module=by_module,
     )
 
 
 # ---------------------------------------------------------------------------------------------
 # activations (NTIRE definition)
+
+
+def _conv_hooks(net: nn.Module, total: list[int]) -> list:
+    """Forward hooks adding each Conv2d/ConvTranspose2d call's output elements to total[0], calls to [1]."""
+
+    def hook(_m, _i, out):
+        total[0] += math.prod(int(d) for d in out.shape)  # int(): sizes are tensors under tracing
+        total[1] += 1
+
+    convs = (nn.Conv2d, nn.ConvTranspose2d)
+    return [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, convs)]
 
 
 @dataclass
@@ -416,13 +468,7 @@ def count_activations(model: nn.Module, size: tuple[int, int] = NTIRE_INPUT,
     net, ch = bare_network(model)
     x = _input_like(net, channels or ch, size)
     total = [0, 0]
-
-    def hook(_m, _i, out):
-        total[0] += out.numel()
-        total[1] += 1
-
-    handles = [m.register_forward_hook(hook) for m in net.modules()
-               if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+    handles = _conv_hooks(net, total)
     was_training = net.training
     net.eval()
     try:
