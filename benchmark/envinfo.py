@@ -75,4 +75,45 @@ def environment(device: torch.device) -> dict[str, str]:
         "cuda": torch.version.cuda or "",
         "cudnn": str(torch.backends.cudnn.version() or "") if device.type == "cuda" else "",
     }
+    env.update(_efficiency_fields(device))
     return env
+
+
+def _package_version(name: str) -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return ""
+
+
+@lru_cache(maxsize=4)
+def gpu_driver(index: int = 0) -> str:
+    """The NVIDIA driver version (nvidia-smi), or '' when it cannot be read."""
+    try:
+        out = subprocess.run(["nvidia-smi", f"--id={index}", "--query-gpu=driver_version",
+                              "--format=csv,noheader"], capture_output=True, text=True, timeout=20)
+        return out.stdout.strip().splitlines()[0] if out.returncode == 0 and out.stdout.strip() else ""
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def _efficiency_fields(device: torch.device) -> dict[str, str]:
+    """What moves a runtime or a FLOP count: driver, CPU, thread pools, counting packages."""
+    import os
+
+    cuda = device.type == "cuda"
+    idx = (device.index if device.index is not None else torch.cuda.current_device()) if cuda else 0
+    return {
+        "driver": gpu_driver(idx) if cuda else "",
+        "gpu_memory_mib": str(torch.cuda.get_device_properties(idx).total_memory // 2**20) if cuda else "",
+        "cpu_count": str(os.cpu_count() or ""),
+        "interop_threads": str(torch.get_num_interop_threads()),
+        "platform": platform.platform(),
+        "fvcore_version": _package_version("fvcore"),
+        "ptflops_version": _package_version("ptflops"),
+        "mamba_ssm_version": _package_version("mamba_ssm") or _package_version("mamba-ssm"),
+        "cudnn_benchmark": str(bool(torch.backends.cudnn.benchmark)) if cuda else "",
+        "tf32_matmul": str(bool(torch.backends.cuda.matmul.allow_tf32)) if cuda else "",
+    }
