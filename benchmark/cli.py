@@ -71,7 +71,17 @@ def print_summary(summary: pd.DataFrame) -> None:
                    "set --data-root or SRBENCH_DATA to the test sets for comparable numbers.")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    """Turns the harness's input errors into click's one-line ``Error: ...`` and exit status 1."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except _user_errors() as e:
+            raise click.ClickException(str(e).strip().strip("'\"")) from None
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="srbench")
 def main() -> None:
     """srbench: evaluate efficient super-resolution models under one protocol."""
@@ -108,8 +118,8 @@ def run(models, datasets, scales, degradations, gray, data_root, weights_dir, re
         dev = resolve_device(device)
     except ValueError as e:
         raise PlanError(str(e)) from None
-    store.check_writable(results_dir)
     p = plan(models, datasets, scales, degradations, gray, data_root, weights_dir)
+    store.check_writable(results_dir)
     for msg in p.skipped:
         click.echo(f"warning: {msg}", err=True)
     if not p.items:
@@ -249,21 +259,5 @@ def _register_optional_commands() -> None:
 _register_optional_commands()
 
 
-def entry() -> None:
-    try:
-        rc = main(standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(130)
-    except click.ClickException as e:
-        e.show()
-        sys.exit(e.exit_code)
-    except _user_errors() as e:
-        msg = str(e).strip().strip("'\"")
-        click.echo(f"srbench: error: {msg}", err=True)
-        sys.exit(1)
-    sys.exit(rc if isinstance(rc, int) else 0)
-
-
 if __name__ == "__main__":
-    entry()
+    main()

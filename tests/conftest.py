@@ -33,3 +33,24 @@ def data_root() -> Path:
 @pytest.fixture(scope="session")
 def weights_root() -> Path:
     return _need("SRBENCH_WEIGHTS", "shared checkpoints")
+
+
+@pytest.fixture
+def readonly_dir(tmp_path):
+    """A directory nobody can write to, root included (chattr +i), restored afterwards."""
+    import shutil
+    import subprocess
+
+    d = tmp_path / "readonly"
+    d.mkdir()
+    if os.geteuid() != 0:
+        d.chmod(0o500)
+        yield d
+        d.chmod(0o700)
+        return
+    if not shutil.which("chattr") or subprocess.run(["chattr", "+i", str(d)], capture_output=True).returncode:
+        pytest.skip("cannot make a directory read-only for root here (chattr +i unsupported)")
+    try:
+        yield d
+    finally:
+        subprocess.run(["chattr", "-i", str(d)], capture_output=True)

@@ -1,0 +1,76 @@
+"""Metrics against scikit-image (an independent implementation) with the protocol's settings."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+from benchmark.metrics import psnr_rgb, psnr_ssim_y, y_channel
+
+
+def _pair(seed: int, h: int = 40, w: int = 52, noise: int = 25):
+    g = torch.Generator().manual_seed(seed)
+    hr = torch.randint(0, 256, (3, h, w), generator=g, dtype=torch.uint8)
+    sr = (hr.int() + torch.randint(-noise, noise + 1, (3, h, w), generator=g)).clamp(0, 255).to(torch.uint8)
+    return sr, hr
+
+
+def _skimage_y(img: torch.Tensor) -> np.ndarray:
+    """Y by the BasicSR formula, computed here with numpy."""
+    x = img.numpy().astype(np.float64)
+    return 16.0 + (65.481 * x[0] + 128.553 * x[1] + 24.966 * x[2]) / 255.0
+
+
+@pytest.mark.parametrize("seed,border", [(0, 2), (1, 3), (2, 4)])
+def test_psnr_ssim_match_skimage(seed, border):
+    sr, hr = _pair(seed)
+    ours = psnr_ssim_y(sr, hr, border)[0]
+    ys, yh = _skimage_y(sr), _skimage_y(hr)
+    c = (slice(border, -border), slice(border, -border))
+    ref_psnr = peak_signal_noise_ratio(yh[c], ys[c], data_range=255)
+    ref_ssim = structural_similarity(yh[c], ys[c], data_range=255, gaussian_weights=True, sigma=1.5,
+                                     use_sample_covariance=False, win_size=11)
+    assert abs(ours.psnr - ref_psnr) < 1e-6
+    assert abs(ours.ssim - ref_ssim) < 1e-6
+
+
+def test_batched_equals_single():
+    pairs = [_pair(s) for s in range(3)]
+    sr = torch.stack([p[0] for p in pairs])
+    hr = torch.stack([p[1] for p in pairs])
+    batched = psnr_ssim_y(sr, hr, 4)
+    singles = [psnr_ssim_y(p[0], p[1], 4)[0] for p in pairs]
+    for a, b in zip(batched, singles, strict=True):
+        assert a.psnr == pytest.approx(b.psnr, abs=1e-9) and a.ssim == pytest.approx(b.ssim, abs=1e-9)
+
+
+def test_gray_conventions_differ_by_the_y_range():
+    # A gray image replicated to RGB: under 'rgb' Y = 16 + v * 219/255, so every error shrinks by
+    # 219/255 and PSNR rises by exactly 20 log10(255/219) dB relative to 'y' (Y = v).
+    g = torch.Generator().manual_seed(3)
+    hr1 = torch.randint(0, 256, (1, 30, 30), generator=g, dtype=torch.uint8)
+    sr1 = (hr1.int() + torch.randint(-9, 10, (1, 30, 30), generator=g)).clamp(0, 255).to(torch.uint8)
+    hr, sr = hr1.expand(3, -1, -1), sr1.expand(3, -1, -1)
+    p_rgb = psnr_ssim_y(sr, hr, 2, gray=True, convention="rgb")[0].psnr
+    p_y = psnr_ssim_y(sr, hr, 2, gray=True, convention="y")[0].psnr
+    assert p_rgb - p_y == pytest.approx(20 * math.log10(255 / 219), abs=1e-9)
+    # and under 'y' the Y of the replicated image is the channel itself
+    assert torch.allclose(y_channel(hr, gray=True, convention="y")[0], hr1[0].double(), atol=1e-9)
+
+
+def test_identical_images_and_errors():
+    sr, hr = _pair(5)
+    assert math.isinf(psnr_ssim_y(hr, hr, 4)[0].psnr)
+    assert psnr_ssim_y(hr, hr, 4)[0].ssim == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="shape"):
+        psnr_ssim_y(sr[:, :-1], hr, 4)
+    with pytest.raises(ValueError, match="convention"):
+        y_channel(hr, convention="lab")
+
+
+def test_psnr_rgb_matches_skimage():
+    sr, hr = _pair(6)
+    ref = peak_signal_noise_ratio(hr.numpy()[:, 4:-4, 4:-4], sr.numpy()[:, 4:-4, 4:-4], data_range=255)
+    assert psnr_rgb(sr, hr, 4) == pytest.approx(ref, abs=1e-9)
