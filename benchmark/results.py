@@ -198,7 +198,7 @@ def leaderboard(results_dir: str | Path = "results", scale: int = 4, degradation
     memory_mb (MiB) and ``eff_device``. Runtime and memory come from ONE device: ``device`` (a device
     label, a substring of it such as ``H100`` or ``cpu``), else the preferred one (a GPU, the widest
     coverage). ``include_unevaluated`` adds variants that have efficiency rows at this scale but no
-    accuracy (architecture-only models). ``attrs`` holds: track, protocol, sets, eff_device,
+    accuracy in any track (architecture-only models). ``attrs`` holds: track, protocol, sets, eff_device,
     eff_devices (all available), memory_kind, acc_devices, notes.
     """
     proto_df = load(results_dir, "summary")
@@ -212,6 +212,13 @@ def leaderboard(results_dir: str | Path = "results", scale: int = 4, degradation
                               "summary.parquet")
     if not s.empty:
         s = s[s["protocol"] == proto]
+        if "status" in s.columns:  # items with failed images: their mean is not the set's score
+            bad = s[s["status"].notna() & (s["status"] != "ok")]
+            for _, r in bad.sort_values(["variant", "dataset"]).iterrows():
+                n_err = r.get("n_errors")
+                what = f"{int(n_err)}/{int(r['n_images'])} images failed" if not pd.isna(n_err) else "errors"
+                notes.append(f"{r['variant']} on {r['dataset']}: run {r['status']} ({what}); not shown")
+            s = s[s["status"].isna() | (s["status"] == "ok")]
         # the same variant measured with two checkpoints (weights changed): keep the newest, say so
         if "finished_at" in s.columns:
             s = s.sort_values("finished_at", kind="stable")
@@ -247,6 +254,7 @@ def leaderboard(results_dir: str | Path = "results", scale: int = 4, degradation
     elif devices:
         chosen = devices[0]
     memory_kind = ""
+    evaluated = set(proto_df[proto_df["protocol"] == proto]["variant"]) if not proto_df.empty else set()
     if not eff.empty:
         counts = eff.sort_values("device_label").drop_duplicates("variant", keep="first").set_index("variant")
         on_dev = eff[eff["device_label"] == chosen].set_index("variant") if chosen else eff.iloc[0:0]
@@ -254,7 +262,9 @@ def leaderboard(results_dir: str | Path = "results", scale: int = 4, degradation
             memory_kind = ", ".join(sorted(set(on_dev["memory_kind"].dropna().astype(str)) - {""}))
         for v in counts.index:
             if v not in rows:
-                if not include_unevaluated:
+                # efficiency-only rows: variants with no accuracy in any track of this protocol
+                # (architecture-only models), never a measured model that merely lacks this track
+                if not include_unevaluated or v in evaluated:
                     continue
                 rows[v] = {"model": counts.loc[v, "model"], "variant": v,
                            "weights_sha256": counts.loc[v].get("weights_sha256", "") or "", "_acc_devices": set()}

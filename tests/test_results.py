@@ -240,3 +240,13 @@ def test_results_command_errors(res_dir, tmp_path):
     assert res.exit_code == 1 and "no results for x3 bicubic" in res.output and "x4 bicubic gray=rgb" in res.output
     res = CliRunner().invoke(main, ["results", "--results", str(tmp_path / "none")])
     assert res.exit_code == 1 and "does not exist" in res.output
+
+
+def test_leaderboard_hides_partial_runs(res_dir):
+    row = {**_summary_row("DVMSR", "DVMSR", "d" * 64, "Set14", 4, 20.0, 0.5), "status": "partial", "n_errors": 1}
+    store.upsert(res_dir, "summary", pd.DataFrame([row]), SUMMARY_KEY)
+    lb = results.leaderboard(res_dir, scale=4).set_index("variant")
+    assert pd.isna(lb.loc["DVMSR", "psnr:Set14"]) and lb.loc["DVMSR", "psnr:Set5"] == pytest.approx(32.0)
+    assert "DVMSR on Set14: run partial (1/2 images failed); not shown" in lb.attrs["notes"]
+    res = _invoke("results", "--results", str(res_dir))
+    assert "note: DVMSR on Set14: run partial" in res.output
