@@ -1,0 +1,265 @@
+"""The static site: pages, links, self-containment, determinism, ``site --check``, atomic swaps, visuals."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import urldefrag, urlparse
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+import registry
+from benchmark import site, store
+from benchmark.cli import main
+from benchmark.runner import SUMMARY_KEY
+from tests.test_check import NAME, TinyNet, save_tiny_weights, tiny_card  # noqa: F401
+from tests.test_results import ARCH_ONLY, MODELS, make_results
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    d = tmp_path_factory.mktemp("site")
+    res = make_results(d / "results")
+    out = d / "site"
+    info = site.render(res, out, visuals=False)
+    return res, out, info
+
+
+class _Links(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.refs: list[tuple[str, str, str]] = []  # (tag, attribute, value)
+        self.ids: set[str] = set()
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if "id" in a:
+            self.ids.add(a["id"])
+        for attr in ("href", "src"):
+            if a.get(attr) is not None:
+                self.refs.append((tag, attr, a[attr]))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def _parse(path: Path) -> _Links:
+    p = _Links()
+    p.feed(path.read_text(encoding="utf-8"))
+    return p
+
+
+def test_pages_exist(rendered):
+    _, out, info = rendered
+    assert info["tracks"] == 4 and info["models"] >= len(MODELS)
+    for f in ("index.html", "about.html", "lb-x4-bicubic.html", "lb-x2-bicubic.html", "lb-x4-bicubic-gray-y.html",
+              "lb-x4-jpeg40.html", "models/index.html", "models/imdn.html", "models/rlfn-ntire.html",
+              "models/bsrn-s.html", "models/lmswn.html", "static/style.css", "static/site.js",
+              "plots/lb-x4-bicubic-params.svg", "plots/lb-x4-bicubic-flops.svg", "plots/lb-x4-bicubic-runtime.svg",
+              "data/lb-x4-bicubic.csv", site.MARKER):
+        assert (out / f).is_file(), f
+    csv = pd.read_csv(out / "data" / "lb-x4-bicubic.csv")
+    assert set(csv["variant"]) == set(MODELS) | set(ARCH_ONLY)
+
+
+def test_leaderboard_html(rendered):
+    _, out, _ = rendered
+    html = (out / "index.html").read_text()
+    assert html == (out / "lb-x4-bicubic.html").read_text()  # the default track is the index
+    rows = re.findall(r'<tr data-i="\d+" data-family="([^"]*)" data-kind="([^"]*)" data-weights="(yes|no)">', html)
+    assert len(rows) == len(MODELS) + len(ARCH_ONLY)
+    for v in list(MODELS) + list(ARCH_ONLY):
+        assert f">{v}</a>" in html, v
+    # accuracy: full precision for sorting, 2/4 decimals shown
+    assert 'data-v="32.206">32.21</td>' in html and ">0.8948</td>" in html
+    # both efficiency devices, each in its own columns, named in the header and the legend
+    assert html.count("NVIDIA H100 80GB HBM3") >= 2 and "CPU: Test CPU @ 2GHz, 2 threads" in html
+    assert ">22.00</td>" in html and ">440.00</td>" in html  # H100 and CPU runtimes of IMDN
+    assert ">0.50<" not in html  # the fp16 row is not in the fp32 columns
+    # the old protocol's 99.0 never shows
+    assert "99.00" not in html and "srbench-0" not in html
+    # filters and the architecture-only model
+    assert '<select name="family">' in html and '<select name="kind">' in html and 'name="weights"' in html
+    assert ('<option value="mamba">mamba</option>' in html) and "no weights</span>" in html
+    # the paper delta: IMDN's published Set5 x4 is 32.21 (IMDN card), ours 32.206
+    assert re.search(r'class="num delta" data-v="[0-9.e-]+"[^>]*>-0\.00 <small>Set5</small>', html)
+    gray_y = (out / "lb-x4-bicubic-gray-y.html").read_text()
+    assert "25.997" in gray_y and "26.09<" not in gray_y and "<code>y</code> convention" in gray_y
+
+
+def test_links_resolve_and_nothing_external(rendered):
+    _, out, _ = rendered
+    pages = sorted(out.rglob("*.html"))
+    assert len(pages) > 10
+    parsed = {p: _parse(p) for p in pages}
+    for page, links in parsed.items():
+        for tag, attr, value in links.refs:
+            u = urlparse(value)
+            if u.scheme or value.startswith("//"):
+                # only plain hyperlinks (papers, checkpoint downloads) may leave the site
+                assert tag == "a" and u.scheme in ("https", "http"), f"{page.name}: external {tag} {attr}={value}"
+                continue
+            path, frag = urldefrag(value)
+            target = (page.parent / path).resolve() if path else page
+            assert target.is_file(), f"{page.relative_to(out)}: {tag} {attr}={value} does not resolve"
+            assert out.resolve() in target.parents or target == out.resolve(), value
+            if frag and target.suffix == ".html":
+                assert frag in parsed[target].ids, f"{page.relative_to(out)}: anchor #{frag} missing in {path}"
+    for f in list(out.rglob("*.css")) + list(out.rglob("*.js")):
+        text = f.read_text()
+        assert not re.search(r"https?://|@import|url\(", text), f"{f.name} references something outside"
+    svg = (out / "plots" / "lb-x4-bicubic-params.svg").read_text()
+    assert "<image" not in svg and "xlink:href=\"http" not in svg
+
+
+def test_model_page(rendered):
+    _, out, _ = rendered
+    page = (out / "models" / "imdn.html").read_text()
+    assert "Lightweight Image Super-Resolution with Information Multi-distillation Network" in page
+    card = registry.get("IMDN")
+    for w in card.weights:
+        assert w.sha256 in page and w.file in page
+    assert card.weights[0].license in page
+    # published vs reproduced, with the delta; the old protocol's row is not there
+    assert "32.21" in page and "99.00" not in page
+    assert "IMDN ×4 · bicubic · gray <code>rgb</code>" in page
+    assert re.search(r"<td>img?|<td>baby", page) and "butterfly" in page  # per-image rows
+    # the visual was turned off: said so, no image
+    assert "--no-visuals" in page and "visuals/" not in page
+    # NTIRE RGB rows are a separate table, never a delta
+    rl = (out / "models" / "rlfn-ntire.html").read_text()
+    ntire = [p for p in registry.get("RLFN-ntire").published if p.metric == "ntire_rgb"]
+    if ntire:
+        head, tail = rl.split('id="ntire"', 1)
+        assert "RGB protocol" in tail.split("</h2>", 1)[0]
+        assert f"{ntire[0].psnr:.2f}" in tail.split('id="efficiency"', 1)[0]
+    arch = (out / "models" / "lmswn.html").read_text()
+    assert "No checkpoint is published" in arch and "No accuracy results" in arch
+    about = (out / "about.html").read_text()
+    assert "run1" in about and "NVIDIA H100 80GB HBM3" in about and "CPU: Test CPU @ 2GHz, 2 threads" in about
+    assert "srbench-0" in about  # the other protocol is mentioned, not shown
+    assert "Adding a model" in about
+
+
+def _copy_results(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns(".srbench.lock"))
+    return dst
+
+
+def test_check_detects_a_stale_site(rendered, tmp_path):
+    res, out, _ = rendered
+    site_copy = tmp_path / "site"
+    shutil.copytree(out, site_copy)
+    ok = CliRunner().invoke(main, ["site", "--results", str(res), "--out", str(site_copy), "--check", "--no-visuals"])
+    assert ok.exit_code == 0 and "up to date" in ok.output, ok.output  # deterministic: a re-render is identical
+    # new results: the pages that show them are named
+    res2 = _copy_results(res, tmp_path / "res2")
+    s = store.read(res2, "summary")
+    row = s[(s["variant"] == "IMDN") & (s["dataset"] == "Set5") & (s["scale"] == 4) & (s["degradation"] == "bicubic")
+            & (s["protocol"] != "srbench-0")].assign(psnr=32.5)
+    store.upsert(res2, "summary", row, SUMMARY_KEY)
+    (site_copy / "stray.html").write_text("x")
+    (site_copy / "about.html").unlink()
+    bad = CliRunner().invoke(main, ["site", "--results", str(res2), "--out", str(site_copy), "--check",
+                                    "--no-visuals"])
+    assert bad.exit_code == 1, bad.output
+    assert "differs: lb-x4-bicubic.html" in bad.output and "differs: models/imdn.html" in bad.output
+    assert "differs: data/lb-x4-bicubic.csv" in bad.output
+    assert "not rendered any more: stray.html" in bad.output and "missing: about.html" in bad.output
+    assert "differs: lb-x2-bicubic.html" not in bad.output  # untouched tracks are not named
+
+
+def test_render_is_atomic_and_refuses_foreign_folders(rendered, tmp_path, monkeypatch):
+    res, out, _ = rendered
+    target = tmp_path / "site"
+    shutil.copytree(out, target)
+    before = {p: p.read_bytes() for p in target.rglob("*") if p.is_file()}
+
+    def boom(results_dir, tmp, *a, **k):
+        (tmp / "index.html").write_text("half a site")
+        raise RuntimeError("renderer crashed")
+
+    monkeypatch.setattr(site, "_render_into", boom)
+    with pytest.raises(RuntimeError, match="renderer crashed"):
+        site.render(res, target, visuals=False)
+    assert {p: p.read_bytes() for p in target.rglob("*") if p.is_file()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["site"]  # no temporary folder left behind
+    monkeypatch.undo()
+    foreign = tmp_path / "docs"
+    foreign.mkdir()
+    (foreign / "important.txt").write_text("keep me")
+    r = CliRunner().invoke(main, ["site", "--results", str(res), "--out", str(foreign), "--no-visuals"])
+    assert r.exit_code == 1 and "is not a srbench site" in r.output
+    assert (foreign / "important.txt").read_text() == "keep me"
+    r = CliRunner().invoke(main, ["site", "--results", str(tmp_path / "nope"), "--out", str(tmp_path / "s")])
+    assert r.exit_code == 1 and "does not exist" in r.output
+
+
+def test_profile_only_results(tmp_path):
+    res = make_results(tmp_path / "r")
+    (res / "summary.parquet").unlink()
+    (res / "images.parquet").unlink()
+    site.render(res, tmp_path / "s", visuals=False)
+    assert "No accuracy results yet" in (tmp_path / "s" / "index.html").read_text()
+    assert (tmp_path / "s" / "models" / "imdn.html").is_file()
+
+
+@pytest.fixture
+def visual_env(tmp_path, monkeypatch):
+    """The tiny model registered with its checkpoint, and a custom set holding the visual's image."""
+    from benchmark.site import visuals
+
+    wdir = tmp_path / "weights"
+    fname, sha = save_tiny_weights(wdir)
+    registry.cards()
+    registry.register(tiny_card(fname, sha))
+    d = tmp_path / "data" / "VisSet" / "HR"
+    d.mkdir(parents=True)
+    yy, xx = np.mgrid[0:216, 0:240]
+    img = 128 + 100 * np.sin(xx / 5.0) * np.cos(yy / 7.0)
+    Image.fromarray(np.stack([img, img * 0.7 + 30, 255 - img], 2).astype(np.uint8)).save(d / "pic.png")
+    monkeypatch.setattr(visuals, "IMAGE_PREFERENCE", (("VisSet", "pic"),))
+    try:
+        yield tmp_path / "data", wdir
+    finally:
+        registry._CARDS.pop(NAME.lower(), None)
+
+
+def test_visual_comparison(visual_env, tmp_path):
+    data, wdir = visual_env
+    from tests.test_check import _run_reference, make_tiny_set
+
+    make_tiny_set(data)
+    res = tmp_path / "res"
+    _run_reference(data, wdir, tmp_path / "cache", res)
+    out = tmp_path / "site"
+    info = site.render(res, out, data_root=data, weights_dir=wdir)
+    assert info["visuals"] == 1  # only the tiny model has its checkpoint here
+    page = (out / "models" / "tinychecknet.html").read_text()
+    assert 'src="../visuals/hr.png"' in page and 'src="../visuals/x2-bicubic.png"' in page
+    assert 'src="../visuals/x2-tinychecknet.png"' in page and "VisSet/pic" in page
+    hr = np.asarray(Image.open(out / "visuals" / "hr.png"))
+    sr = np.asarray(Image.open(out / "visuals" / "x2-tinychecknet.png"))
+    assert hr.shape == sr.shape == (120, 120, 3)
+    # the crop is the HR region: the model's output is close to it (the tiny net is nearly nearest-neighbour)
+    m = re.search(r"TinyCheckNet · ([0-9.]+) dB", page)
+    assert m and float(m.group(1)) > 15
+    imdn = (out / "models" / "imdn.html").read_text()
+    assert "checkpoint IMDN_x4.pth was not available" in imdn and "x4-bicubic.png" in imdn
+    # check: a one-level pixel difference in a visual is tolerated (CPU rounding), a real change is not
+    ok = CliRunner().invoke(main, ["site", "--results", str(res), "--out", str(out), "--check", "--data-root",
+                                   str(data), "--weights-dir", str(wdir)])
+    assert ok.exit_code == 0, ok.output
+    f = out / "visuals" / "x2-tinychecknet.png"
+    arr = np.asarray(Image.open(f)).astype(np.int16)
+    Image.fromarray(np.clip(arr + 1, 0, 255).astype(np.uint8)).save(f)
+    assert site.check(res, out, data_root=data, weights_dir=wdir) == []
+    Image.fromarray(np.clip(arr + 6, 0, 255).astype(np.uint8)).save(f)
+    assert site.check(res, out, data_root=data, weights_dir=wdir) == ["differs: visuals/x2-tinychecknet.png"]
