@@ -325,6 +325,7 @@ def profile_one(spec: ModelSpec, opts: ProfileOptions) -> dict:
     if opts.counts:
         row.update(_counts(spec, opts.size))
     env = environment(device)
+    row["scan_backend"] = _scan_backend(device) if row.get("kind") == "mamba" else ""
     row.update(
         scale=int(spec.scale),
         device=device.type,
@@ -348,7 +349,30 @@ def profile_one(spec: ModelSpec, opts: ProfileOptions) -> dict:
     return row
 
 
+def _scan_backend(device: torch.device) -> str:
+    """Which selective scan a Mamba model ran: 'cuda' (mamba_ssm's kernel) or 'torch'."""
+    try:
+        from registry.ops.scan import backend_for
+    except ImportError:
+        return ""
+    try:
+        return backend_for(torch.empty(1, device=device))
+    except (RuntimeError, ValueError) as e:
+        return f"error: {e}"[:80]
+
+
+def _die_with_parent() -> None:
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _child(spec: ModelSpec, opts: ProfileOptions, conn) -> None:
+    _die_with_parent()
     try:
         if opts.threads:  # before anything spins up a thread pool
             torch.set_num_threads(int(opts.threads))
@@ -364,7 +388,11 @@ class ProfileError(RuntimeError):
 
 
 def profile_isolated(spec: ModelSpec, opts: ProfileOptions, timeout_s: float | None = None) -> dict:
-    """:func:`profile_one` in a fresh spawned child process (so its peak memory is its own)."""
+    """:func:`profile_one` in a fresh spawned child process (so its peak memory is its own).
+
+    The child dies with its parent (Linux ``PR_SET_PDEATHSIG``) and is killed on a timeout or an
+    interrupt, so no measuring process outlives the command.
+    """
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_child, args=(spec, opts, child), daemon=True)
@@ -372,31 +400,42 @@ def profile_isolated(spec: ModelSpec, opts: ProfileOptions, timeout_s: float | N
     child.close()
     try:
         if not parent.poll(timeout_s):
-            raise ProfileError(f"{spec.name}: no result after {timeout_s} s")
+            raise ProfileError(f"{spec.name} x{spec.scale}: no result after {timeout_s:.0f} s (killed)")
         status, payload = parent.recv()
     except EOFError:
         proc.join(5)
-        raise ProfileError(f"{spec.name}: the measuring process died (exit code {proc.exitcode})") from None
+        raise ProfileError(f"{spec.name} x{spec.scale}: the measuring process died "
+                           f"(exit code {proc.exitcode})") from None
+    except BaseException:
+        _stop(proc, grace_s=2)
+        raise
     finally:
-        if proc.is_alive():
-            proc.join(timeout=30)
-            if proc.is_alive():
-                proc.terminate()
-                proc.join()
         parent.close()
+    _stop(proc, grace_s=30)
     if status != "ok":
         raise ProfileError(f"{spec.name} x{spec.scale}: {payload}")
     return payload
 
 
+def _stop(proc, grace_s: float) -> None:
+    proc.join(grace_s)
+    if proc.is_alive():
+        proc.terminate()
+        proc.join(5)
+    if proc.is_alive():
+        proc.kill()
+        proc.join()
+
+
 def profile_models(specs: Sequence[ModelSpec], opts: ProfileOptions, isolate: bool = True,
                    on_error: Callable[[ModelSpec, Exception], None] | None = None,
-                   on_row: Callable[[dict], None] | None = None) -> pd.DataFrame:
+                   on_row: Callable[[dict], None] | None = None,
+                   timeout_s: float | None = None) -> pd.DataFrame:
     """Profile each spec (in its own child process when ``isolate``); failed ones go to ``on_error``."""
     rows = []
     for spec in specs:
         try:
-            row = profile_isolated(spec, opts) if isolate else profile_one(spec, opts)
+            row = profile_isolated(spec, opts, timeout_s) if isolate else profile_one(spec, opts)
         except Exception as e:  # noqa: BLE001
             if on_error is None:
                 raise
@@ -486,9 +525,11 @@ def format_table(df: pd.DataFrame) -> str:
 @click.option("--size", default="256x256", show_default=True, help="LR input size HxW")
 @click.option("--repeats", type=int, default=None, help="timed runs (default: enough for ~3 s, 10-300)")
 @click.option("--no-timing", is_flag=True, help="counts only (params, FLOPs, activations)")
+@click.option("--timeout", "timeout_s", type=float, default=None,
+              help="seconds per model before its measuring process is killed (default: no limit)")
 @click.option("--no-isolate", is_flag=True, help="measure in this process (CPU memory then not per model)")
 def profile_command(models, scale, device, precision, channels_last, compiled, threads, results_dir,
-                    weights_dir, size, repeats, no_timing, no_isolate) -> None:
+                    weights_dir, size, repeats, no_timing, timeout_s, no_isolate) -> None:
     """Params, FLOPs, activations, runtime and peak memory of models at one LR input (NTIRE ESR)."""
     from benchmark import store
     from benchmark.envinfo import resolve_device
@@ -524,7 +565,8 @@ def profile_command(models, scale, device, precision, channels_last, compiled, t
         gf, ms = _g(row.get("flops", float("nan")), 1e9, 2), _g(row["runtime_ms"], 1, 2)
         click.echo(f"  {row['variant']} x{row['scale']}: {gf} GFLOPs, {ms} ms", err=True)
 
-    df = profile_models(specs, opts, isolate=not no_isolate, on_error=on_error, on_row=on_row)
+    df = profile_models(specs, opts, isolate=not no_isolate, on_error=on_error, on_row=on_row,
+                        timeout_s=timeout_s)
     click.echo(format_table(df))
     click.echo(f"\nresults: {Path(results_dir) / 'profile.parquet'}")
     if failed:
