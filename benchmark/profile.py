@@ -105,6 +105,10 @@ class RuntimeStats:
     warmup_stable: bool
     first_ms: float  # the very first call (what a harness without warm-up sees, compile included)
     times_ms: list[float] = field(default_factory=list, repr=False)
+    # CPU only: the process's CPU time per timed run (all threads summed), median. Unlike wall time it
+    # hardly moves when other processes compete for the cores, so it shows whether a slow wall-clock
+    # figure is the model or a busy machine.
+    cpu_time_median_ms: float = float("nan")
 
 
 def measure_runtime(fn: Callable[[], Any], device: torch.device | str, *, warmup_batch: int = 5,
@@ -129,11 +133,16 @@ def measure_runtime(fn: Callable[[], Any], device: torch.device | str, *, warmup
     if repeats is None:
         est_ms = prev if prev is not None else first
         repeats = int(min(max_repeats, max(min_repeats, math.ceil(min_time_s * 1e3 / max(est_ms, 1e-3)))))
-    times = [timer(fn)[1] for _ in range(max(1, repeats))]
+    times, cpu = [], []
+    for _ in range(max(1, repeats)):
+        c0 = time.process_time_ns()
+        times.append(timer(fn)[1])
+        cpu.append((time.process_time_ns() - c0) / 1e6)
     arr = np.asarray(times)
     return RuntimeStats(median_ms=float(np.median(arr)), p10_ms=float(np.percentile(arr, 10)),
                         p90_ms=float(np.percentile(arr, 90)), mean_ms=float(arr.mean()), runs=len(times),
-                        warmup_runs=warm, warmup_stable=stable, first_ms=float(first), times_ms=times)
+                        warmup_runs=warm, warmup_stable=stable, first_ms=float(first), times_ms=times,
+                        cpu_time_median_ms=float("nan") if timer.cuda else float(np.median(cpu)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -311,6 +320,7 @@ def profile_one(spec: ModelSpec, opts: ProfileOptions) -> dict:
         row["memory_baseline_mb"] = baseline
         row.update(runtime_ms=stats.median_ms, runtime_p10_ms=stats.p10_ms, runtime_p90_ms=stats.p90_ms,
                    runtime_mean_ms=stats.mean_ms, runtime_first_ms=stats.first_ms, runs=stats.runs,
+                   runtime_cpu_time_ms=stats.cpu_time_median_ms,
                    warmup_runs=stats.warmup_runs, warmup_stable=stats.warmup_stable,
                    runtime_all_ms=json.dumps([round(t, 4) for t in stats.times_ms]))
         del run_net, net, x, model
@@ -318,7 +328,7 @@ def profile_one(spec: ModelSpec, opts: ProfileOptions) -> dict:
             torch.cuda.empty_cache()
     else:
         for k in ("memory_mb", "memory_peak_rss_mb", "memory_baseline_mb", "runtime_ms", "runtime_p10_ms",
-                  "runtime_p90_ms", "runtime_mean_ms", "runtime_first_ms"):
+                  "runtime_p90_ms", "runtime_mean_ms", "runtime_first_ms", "runtime_cpu_time_ms"):
             row[k] = float("nan")
         row.update(memory_kind="", runs=0, warmup_runs=0, warmup_stable=False, runtime_all_ms="[]")
         del model, net
@@ -490,10 +500,13 @@ def format_table(df: pd.DataFrame) -> str:
         f"channels_last {bool(r0['channels_last'])}, compiled {bool(r0['compiled'])}, "
         f"input 1x{int(r0.get('input_channels', 3))}x{r0['input_size']} LR, protocol {r0['protocol']}",
         "FLOPs: fvcore, 1 FLOP = 1 multiply-add, selective scan counted; elem = element-wise ops left out "
-        "of FLOPs (estimate); memory: " + str(r0.get("memory_kind", "")),
+        "of FLOPs (estimate); memory: " + str(r0.get("memory_kind", ""))
+        + ("; CPU[ms] = process CPU time per forward (all threads)" if r0["device"] == "cpu" else ""),
     ]
+    cpu = r0["device"] == "cpu" and "runtime_cpu_time_ms" in df.columns
     head = (f"{'model':<18} {'x':>2} {'Params[M]':>9} {'FLOPs[G]':>9} {'ptflops[G]':>10} {'elem[G]':>8} "
-            f"{'Acts[M]':>8} {'Conv':>5} {'Time[ms] med':>12} {'p10':>9} {'p90':>9} {'Mem[MiB]':>9}")
+            f"{'Acts[M]':>8} {'Conv':>5} {'Time[ms] med':>12} {'p10':>9} {'p90':>9} {'Mem[MiB]':>9}"
+            + (f" {'CPU[ms]':>9}" if cpu else ""))
     lines += [head, "-" * len(head)]
     for _, r in df.iterrows():
         lines.append(
@@ -502,7 +515,8 @@ def format_table(df: pd.DataFrame) -> str:
             f"{_g(r.get('flops_elementwise'), 1e9, 2):>8} {_g(r.get('activations'), 1e6, 2):>8} "
             f"{int(r['num_conv']) if 'num_conv' in r and not pd.isna(r['num_conv']) else '':>5} "
             f"{_g(r['runtime_ms'], 1, 2):>12} {_g(r['runtime_p10_ms'], 1, 2):>9} "
-            f"{_g(r['runtime_p90_ms'], 1, 2):>9} {_g(r['memory_mb'], 1, 1):>9}")
+            f"{_g(r['runtime_p90_ms'], 1, 2):>9} {_g(r['memory_mb'], 1, 1):>9}"
+            + (f" {_g(r['runtime_cpu_time_ms'], 1, 2):>9}" if cpu else ""))
     unc = [(r["variant"], r["flops_uncounted"]) for _, r in df.iterrows() if r.get("flops_uncounted")]
     if unc:
         lines.append("not in FLOPs (element-wise/reductions, by calls):")
