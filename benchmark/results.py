@@ -154,7 +154,12 @@ def efficiency(results_dir: str | Path = "results", scale: int | None = None,
 
 
 def _device_rank(labels: Sequence[str], p: pd.DataFrame) -> list[str]:
-    """Efficiency devices, GPUs first, then by how many variants they cover, then by name."""
+    """Efficiency devices that hold a runtime or memory figure (rows from ``--no-timing`` runs carry
+    counts only), GPUs first, then by how many variants they cover, then by name."""
+    timed = p[[c for c in ("runtime_ms", "memory_mb") if c in p.columns]].notna().any(axis=1) \
+        if {"runtime_ms", "memory_mb"} & set(p.columns) else pd.Series(False, index=p.index)
+    p = p[timed]
+    labels = [d for d in labels if d in set(p["device_label"])]
     cover = p.groupby("device_label")["variant"].nunique()
     is_gpu = p.groupby("device_label")["device"].first().astype(str).str.startswith("cuda")
     return sorted(labels, key=lambda d: (not bool(is_gpu.get(d, False)), -int(cover.get(d, 0)), d))
@@ -256,7 +261,9 @@ def leaderboard(results_dir: str | Path = "results", scale: int = 4, degradation
     memory_kind = ""
     evaluated = set(proto_df[proto_df["protocol"] == proto]["variant"]) if not proto_df.empty else set()
     if not eff.empty:
-        counts = eff.sort_values("device_label").drop_duplicates("variant", keep="first").set_index("variant")
+        has = eff["params"].isna() if "params" in eff.columns else pd.Series(True, index=eff.index)
+        counts = (eff.assign(_no_counts=has).sort_values(["_no_counts", "device_label"])
+                  .drop_duplicates("variant", keep="first").set_index("variant"))
         on_dev = eff[eff["device_label"] == chosen].set_index("variant") if chosen else eff.iloc[0:0]
         if len(on_dev) and "memory_kind" in on_dev:
             memory_kind = ", ".join(sorted(set(on_dev["memory_kind"].dropna().astype(str)) - {""}))

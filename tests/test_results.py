@@ -250,3 +250,16 @@ def test_leaderboard_hides_partial_runs(res_dir):
     assert "DVMSR on Set14: run partial (1/2 images failed); not shown" in lb.attrs["notes"]
     res = _invoke("results", "--results", str(res_dir))
     assert "note: DVMSR on Set14: run partial" in res.output
+
+
+def test_counts_only_rows_give_params_not_a_device_column(res_dir):
+    from benchmark.profile import PROFILE_KEY
+
+    row = _profile_row("IMDN", "IMDN", 4, "CPU: Other CPU", 715_176, 40.9e9, float("nan"), float("nan"), threads=1,
+                       sha="a" * 64)
+    store.upsert(res_dir, "profile", pd.DataFrame([row]), PROFILE_KEY)
+    assert "CPU: Other CPU, 1 thread" not in results.efficiency_devices(res_dir, 4)
+    lb = results.leaderboard(res_dir, scale=4)
+    assert "CPU: Other CPU, 1 thread" not in lb.attrs["eff_devices"]
+    with pytest.raises(results.ResultsError, match="no efficiency rows"):
+        results.leaderboard(res_dir, scale=4, device="Other CPU")
