@@ -284,6 +284,8 @@ def profile_one(spec: ModelSpec, opts: ProfileOptions) -> dict:
     h, w = opts.size
     row: dict[str, Any] = {}
 
+    with torch.inference_mode():  # lazy library set-up (oneDNN, thread pool) is not the model's memory
+        nn.functional.conv2d(torch.ones(1, 1, 8, 8), torch.ones(1, 1, 3, 3), padding=1)
     baseline = rss_mb()
     model, info = _build(spec)
     row.update(info)
@@ -498,7 +500,7 @@ def format_table(df: pd.DataFrame) -> str:
     lines = [
         f"device {r0['device']} ({r0['device_name']}), {r0['precision']}, threads {r0['threads']}, "
         f"channels_last {bool(r0['channels_last'])}, compiled {bool(r0['compiled'])}, "
-        f"input 1x{int(r0.get('input_channels', 3))}x{r0['input_size']} LR, protocol {r0['protocol']}",
+        f"input 1xCx{r0['input_size']} LR (C = 3; 1 for Y-only nets), protocol {r0['protocol']}",
         "FLOPs: fvcore, 1 FLOP = 1 multiply-add, selective scan counted; elem = element-wise ops left out "
         "of FLOPs (estimate); memory: " + str(r0.get("memory_kind", ""))
         + ("; CPU[ms] = process CPU time per forward (all threads)" if r0["device"] == "cpu" else ""),
