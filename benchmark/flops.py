@@ -46,6 +46,13 @@ arithmetic from the trace), is listed in ``flops_uncounted`` marked ``(unknown)`
 
 ``flops_fvcore`` is the stock-fvcore total (what the NTIRE harness would print, scan counted as 0) and
 ``flops_ptflops`` the ptflops count (its ``aten`` backend, MACs) kept as an independent cross-check.
+ptflops sees dispatched aten ops: it counts mm/bmm/addmm/convolution (plus one per bias element) and
+nothing element-wise, so it misses the selective scan (element-wise ops in the torch path) and adds
+the biases; for the CNNs it lands within ~0.5 % of ``flops``.
+
+Older NTIRE convention: the 2022 harness counted with module hooks (conv MACs plus one FLOP per
+element of every ReLU/LeakyReLU/PReLU output, no interpolation), which is why E-RFDN is printed as
+27.10 G there and 27.05 G (fvcore, ours) in 2024/2025.
 
 Activations (NTIRE)
 -------------------
