@@ -28,7 +28,7 @@ from benchmark.imresize import imresize_uint8  # noqa: E402
 
 
 def lr_image(path: Path, scale: int) -> torch.Tensor:
-    hr = np.asarray(Image.open(path).convert("RGB"))
+    hr = np.array(Image.open(path).convert("RGB"))  # a writable copy
     h, w = hr.shape[0] - hr.shape[0] % scale, hr.shape[1] - hr.shape[1] % scale
     hr = torch.from_numpy(np.ascontiguousarray(hr[:h, :w])).permute(2, 0, 1)
     return imresize_uint8(hr, 1 / scale)[None].float() / 255.0
