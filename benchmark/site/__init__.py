@@ -357,8 +357,7 @@ def _visuals(cards: dict, models: list[str], out: Path, data_root, weights_dir, 
         if card is None:
             result[m] = {"note": "No visual comparison: this model is not in the registry of this srbench."}
             continue
-        scale = 4 if 4 in card.scales else max(s for s in card.scales if s <= 4) if any(
-            s <= 4 for s in card.scales) else card.scales[0]
+        scale = 4 if 4 in card.scales else max((s for s in card.scales if s <= 4), default=min(card.scales))
         entry = {"scale": scale, **where, "hr": "visuals/hr.png", "panels": [], "notes": []}
         if "Bicubic" not in cards:
             result[m] = {"note": "No visual comparison: the Bicubic baseline is not registered."}
