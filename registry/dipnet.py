@@ -48,7 +48,11 @@ DIPNET_CARD = register(ModelCard(
            "(44 channels, 38 inside each block, 4 blocks, 243,252 params) obtained by distillation, "
            "re-parameterisation and iterative pruning. Input RGB in [0, 1] (repository test_demo "
            "data_range=1.0). Its only published number is NTIRE RGB PSNR on DIV2K valid (border 4), not "
-           "comparable with Y-channel tables. Byte-identical to Amazingren/NTIRE2024_ESR team45_VRTDIP.pth."),
+           "comparable with Y-channel tables. Byte-identical to Amazingren/NTIRE2024_ESR team45_VRTDIP.pth. "
+           "On the classic test sets it measures below RLFN-ntire (srbench-1 x4 Y-PSNR Set5 31.81 vs 32.10, "
+           "Urban100 25.76 vs 26.10) although its DIV2K-valid RGB PSNR is higher (29.04 vs 29.00); the "
+           "network matches the authors' results.json counts (243,252 params, 39 convolutions), so this "
+           "is the released model's behaviour, not a wiring error."),
     config={"nf": 44, "mid": 38, "blocks": 4, "esa_channels": 16, "bias": "ESA only",
             "activation": "LeakyReLU 0.05", "upsampler": "conv3x3 (no bias) + PixelShuffle"},
 ))
