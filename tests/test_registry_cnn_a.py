@@ -251,3 +251,26 @@ def test_checkpoint_of_another_scale_does_not_fit(weights_root, tmp_path):
     bad = dataclasses.replace(card, weights=(dataclasses.replace(wf2, scales=(4,)),))
     with pytest.raises(RuntimeError, match=r"RLFN_x2\.pth: does not fit RLFN x4"):
         bad.build_model(4, weights_dir=weights_root)
+
+
+@pytest.mark.parametrize("name,acts_m,n_conv", [
+    # NTIRE ESR harness numbers at a 3x256x256 input (PUBLISHED.tsv notes, PROTOCOL section 4,
+    # xiumu00/DIPNet results.json): an architecture check independent of the checkpoints.
+    ("RLFN-ntire", 80.05, 39), ("DIPNet", 72.97, 39), ("E-RFDN", 112.03, None), ("IMDN-ntire22", 154.14, None),
+])
+def test_ntire_activation_counts(name, acts_m, n_conv):
+    net = registry.get(name).build(4).to("meta")
+    total = [0, 0]
+
+    def hook(_m, _i, out):
+        total[0] += out.numel()
+        total[1] += 1
+
+    for m in net.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            m.register_forward_hook(hook)
+    with torch.no_grad():
+        net(torch.zeros(1, 3, 256, 256, device="meta"))
+    assert round(total[0] / 1e6, 2) == acts_m
+    if n_conv is not None:
+        assert total[1] == n_conv
