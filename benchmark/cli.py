@@ -105,19 +105,58 @@ def main() -> None:
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
               help="LR cache (default $SRBENCH_CACHE, else ~/.cache/srbench/lr)")
 @click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
+@click.option("--executor", default="local", show_default=True,
+              help="local (this machine) or ray (work items as Ray tasks, one GPU each where there are GPUs)")
+@click.option("--address", default=None, help="Ray cluster address (e.g. 10.0.0.1:6379); default: start "
+              "a local Ray instance (with --executor ray)")
+@click.option("--timeout", default=None, type=float, metavar="SECONDS",
+              help="give up on an image after this long (its item's remaining images are skipped); "
+              "the work then runs in a supervised child process")
+@click.option("--tile", default=None, type=int, metavar="N",
+              help="run in N x N LR tiles (default: whole images; tiles are used anyway after out-of-memory)")
+@click.option("--tile-overlap", default=None, type=int, metavar="PX",
+              help="LR pixels of context around each tile (default 32)")
+@click.option("--fresh", is_flag=True, help="start over instead of resuming an interrupted run of the same work")
 @click.option("--quiet", is_flag=True, help="no progress bar")
-def run(models, datasets, scales, degradations, gray, data_root, weights_dir, results_dir, cache_dir,
-        device, quiet) -> None:
-    """Evaluate models on test sets and store the results as parquet."""
+@click.pass_context
+def run(ctx, models, datasets, scales, degradations, gray, data_root, weights_dir, results_dir, cache_dir,
+        device, executor, address, timeout, tile, tile_overlap, fresh, quiet) -> None:
+    """Evaluate models on test sets and store the results as parquet.
+
+    An interrupted run (killed, crashed, Ctrl-C) resumes where it stopped when the same command is run
+    again; a run that completed is done again and replaces its rows. Exit status: 0 when every work item
+    succeeded, 3 when some had errors (listed at the end), 1 for bad input.
+    """
     from tqdm import tqdm
 
     from benchmark.envinfo import resolve_device
+    from benchmark.infer import DEFAULT_TILE_OVERLAP
     from benchmark.runner import PlanError, RunOptions, execute, plan
 
-    try:
-        dev = resolve_device(device)
-    except ValueError as e:
-        raise PlanError(str(e)) from None
+    executor = executor.strip().lower()
+    if executor not in ("local", "ray"):
+        raise PlanError(f"--executor {executor!r}: use local or ray")
+    if address and executor != "ray":
+        raise PlanError("--address needs --executor ray")
+    if timeout is not None and not (timeout > 0 and math.isfinite(timeout)):
+        raise PlanError(f"--timeout must be a positive number of seconds, not {timeout:g}")
+    if tile is not None and tile < 8:
+        raise PlanError(f"--tile must be at least 8 LR pixels, not {tile}")
+    if tile_overlap is not None and tile_overlap < 0:
+        raise PlanError(f"--tile-overlap must be >= 0, not {tile_overlap}")
+    if executor == "ray":
+        from benchmark.executors import RAY_HINT
+
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise PlanError(RAY_HINT) from None
+        dev = device  # the Ray workers resolve 'auto' on their own machines
+    else:
+        try:
+            dev = resolve_device(device)
+        except ValueError as e:
+            raise PlanError(str(e)) from None
     p = plan(models, datasets, scales, degradations, gray, data_root, weights_dir)
     store.check_writable(results_dir)
     for msg in p.skipped:
@@ -127,11 +166,31 @@ def run(models, datasets, scales, degradations, gray, data_root, weights_dir, re
     total = sum(len(p.datasets[i.dataset].images) for i in p.items)
     opts = RunOptions(Path(results_dir), dev, weights_dir, cache_dir,
                       argv={"models": models, "datasets": datasets, "scale": scales,
-                            "degradation": degradations, "gray": gray, "device": device})
+                            "degradation": degradations, "gray": gray, "device": device, "tile": tile,
+                            "tile_overlap": tile_overlap},
+                      executor=executor, address=address, timeout=timeout, tile=tile,
+                      tile_overlap=DEFAULT_TILE_OVERLAP if tile_overlap is None else tile_overlap, fresh=fresh)
     with tqdm(total=total, unit="img", disable=quiet, file=sys.stderr) as bar:
-        summary = execute(p, opts, progress=bar.update)
+        def log(msg: str) -> None:
+            bar.write(f"warning: {msg}", file=sys.stderr)
+
+        try:
+            summary = execute(p, opts, progress=bar.update, log=log)
+        except KeyboardInterrupt:
+            bar.close()
+            click.echo("interrupted: run the same command again to resume where it stopped", err=True)
+            ctx.exit(130)
+    if summary.attrs.get("resumed_images"):
+        click.echo(f"resumed an interrupted run: {summary.attrs['resumed_images']} of {total} images were "
+                   f"already done", err=True)
     print_summary(summary)
     click.echo(f"\nresults: {Path(results_dir) / 'summary.parquet'}, {Path(results_dir) / 'images.parquet'}")
+    failures = summary.attrs.get("failures", [])
+    if failures:
+        click.echo(f"\n{len(failures)} of {len(summary)} work items had errors (status/error columns):", err=True)
+        for f in failures:
+            click.echo(f"  {f}", err=True)
+        ctx.exit(3)
 
 
 @main.command("list")

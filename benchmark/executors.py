@@ -1,0 +1,273 @@
+"""Where work items run: in the driver, in a supervised child process, or as Ray tasks.
+
+An executor runs ``runner.run_task(task)`` (a generator of events: ``ready`` once the model is built,
+one ``row`` per image, ``done`` at the end, or ``failed`` when the model cannot be built) somewhere and
+hands the events back to the driver, which alone journals and stores them. It never writes a file.
+
+- ``InlineExecutor``: in the driver's process, one item at a time. No timeout can interrupt a forward
+  pass running in the caller's own thread, so it is used only without ``--timeout``.
+- ``ProcessExecutor``: one spawned child process (not forked: neither CUDA nor the OpenMP thread pool
+  survives a fork, a forked child hangs in its first parallel region). The driver waits on the pipe
+  with the timeout; a hung or crashed child is killed and a fresh one takes the next item. A model
+  registered outside ``registry/`` reaches the child by its module's name (``ItemTask.modules``).
+- ``RayExecutor``: every item is a Ray generator task (``num_gpus=1`` when the cluster has GPUs) that
+  streams its events back; a hung task is cancelled with ``ray.cancel(force=True)``.
+
+The interface: ``capacity`` (items in flight at once), ``submit(tid, task)``, ``poll(timeout)`` ->
+``(tid, event)`` or ``None`` when nothing came within ``timeout`` seconds, ``cancel(tid)``, ``close()``.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import traceback
+from collections import deque
+from collections.abc import Iterator
+from multiprocessing.connection import wait as mp_wait
+
+RAY_HINT = "the Ray executor needs Ray: pip install 'srbench[ray]' (or pip install 'ray[default]')"
+
+
+class ExecutorError(RuntimeError):
+    """The executor cannot run (Ray missing or unreachable, CUDA asked for where there is none)."""
+
+
+def _crash(msg: str) -> dict:
+    return {"event": "crash", "error": msg}
+
+
+class InlineExecutor:
+    """Runs each task's generator in the driver, one task at a time."""
+
+    capacity = 1
+
+    def __init__(self):
+        self._queue: deque[tuple[int, object]] = deque()
+        self._current: tuple[int, Iterator[dict]] | None = None
+
+    def submit(self, tid: int, task) -> None:
+        self._queue.append((tid, task))
+
+    def poll(self, timeout: float | None = None) -> tuple[int, dict] | None:
+        from benchmark.runner import run_task
+
+        while True:
+            if self._current is None:
+                if not self._queue:
+                    return None
+                tid, task = self._queue.popleft()
+                self._current = (tid, run_task(task))
+            tid, gen = self._current
+            try:
+                return tid, next(gen)
+            except StopIteration:
+                self._current = None
+
+    def cancel(self, tid: int) -> None:
+        if self._current and self._current[0] == tid:
+            self._current[1].close()
+            self._current = None
+        self._queue = deque((t, k) for t, k in self._queue if t != tid)
+
+    def close(self) -> None:
+        from benchmark.runner import release_models
+
+        if self._current:
+            self._current[1].close()
+        self._current = None
+        release_models()
+
+
+def _worker_main(conn) -> None:
+    """The child process: run tasks from the pipe, send their events back."""
+    from benchmark.runner import run_task
+
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            return
+        if msg is None:
+            return
+        tid, task = msg
+        try:
+            for ev in run_task(task):
+                conn.send((tid, ev))
+        except (BrokenPipeError, EOFError, OSError):
+            return  # the driver is gone
+        except Exception as e:  # a bug outside the per-image guard: report it, stay usable
+            conn.send((tid, _crash(f"{type(e).__name__}: {e}; {traceback.format_exc(limit=3)}")))
+
+
+class ProcessExecutor:
+    """One supervised child process; killed and replaced when a task hangs or it dies."""
+
+    capacity = 1
+
+    def __init__(self):
+        self._ctx = mp.get_context("spawn")
+        self._proc = None
+        self._conn = None
+        self._current: int | None = None
+
+    def _start(self) -> None:
+        parent, child = self._ctx.Pipe(duplex=True)
+        self._proc = self._ctx.Process(target=_worker_main, args=(child,), daemon=True, name="srbench-worker")
+        self._proc.start()
+        child.close()
+        self._conn = parent
+
+    def submit(self, tid: int, task) -> None:
+        if self._current is not None:
+            raise RuntimeError("ProcessExecutor runs one task at a time")
+        if self._proc is None or not self._proc.is_alive():
+            self._stop(kill=True)
+            self._start()
+        self._current = tid
+        self._conn.send((tid, task))
+
+    def poll(self, timeout: float | None = None) -> tuple[int, dict] | None:
+        if self._current is None:
+            return None
+        ready = mp_wait([self._conn, self._proc.sentinel], timeout)
+        if not ready:
+            return None
+        if self._conn in ready:
+            try:
+                tid, ev = self._conn.recv()
+            except (EOFError, OSError):
+                ev = None
+            else:
+                if ev.get("event") in ("done", "crash"):
+                    self._current = None
+                return tid, ev
+        # the child died without a word (segfault, killed for memory)
+        tid = self._current
+        self._proc.join(5)
+        code = self._proc.exitcode
+        self._stop(kill=True)
+        self._current = None
+        return tid, _crash(f"worker process died (exit code {code})")
+
+    def cancel(self, tid: int) -> None:
+        if self._current == tid:
+            self._stop(kill=True)
+            self._current = None
+
+    def _stop(self, kill: bool) -> None:
+        if self._proc is not None:
+            if kill and self._proc.is_alive():
+                self._proc.kill()
+            self._proc.join(10)
+        if self._conn is not None:
+            self._conn.close()
+        self._proc = self._conn = None
+
+    def close(self) -> None:
+        if self._proc is not None and self._proc.is_alive() and self._current is None:
+            try:
+                self._conn.send(None)
+                self._proc.join(10)
+            except (BrokenPipeError, OSError):
+                pass
+        self._stop(kill=True)
+        self._current = None
+
+
+def _ray_task(task) -> Iterator[dict]:
+    """The Ray generator task: stream the item's events back to the driver."""
+    from benchmark.runner import run_task
+
+    yield from run_task(task)
+
+
+class RayExecutor:
+    """Work items as Ray generator tasks; the driver consumes their streams as they come."""
+
+    capacity = 1 << 30  # Ray queues what the cluster cannot run yet
+
+    def __init__(self, address: str | None = None, device: str = "auto", threads: int | None = None):
+        try:
+            import ray
+        except ImportError:
+            raise ExecutorError(RAY_HINT) from None
+        self._ray = ray
+        self._owns = False
+        if not ray.is_initialized():
+            try:
+                ray.init(address=address or None, logging_level=logging.ERROR, log_to_driver=False,
+                         include_dashboard=False,
+                         runtime_env={"env_vars": {"PYTHONWARNINGS": "ignore::UserWarning"}})
+            except Exception as e:
+                where = f"at {address}" if address else "(local)"
+                raise ExecutorError(f"cannot start or reach the Ray cluster {where}: "
+                                    f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+            self._owns = True
+        gpus = ray.cluster_resources().get("GPU", 0)
+        if device == "cuda" and not gpus:
+            raise ExecutorError("--device cuda: the Ray cluster has no GPUs")
+        self.use_gpu = gpus > 0 and device in ("auto", "cuda")
+        self.device = "cuda" if self.use_gpu else "cpu"
+        opts = {"num_cpus": threads or 1, "max_retries": 0, "num_returns": "streaming"}
+        if self.use_gpu:
+            opts["num_gpus"] = 1
+        self._remote = ray.remote(_ray_task).options(**opts)
+        self._gens: dict = {}  # generator -> tid
+
+    def submit(self, tid: int, task) -> None:
+        self._gens[self._remote.remote(task)] = tid
+
+    def poll(self, timeout: float | None = None) -> tuple[int, dict] | None:
+        ray = self._ray
+        if not self._gens:
+            return None
+        ready, _ = ray.wait(list(self._gens), num_returns=1, timeout=timeout)
+        if not ready:
+            return None
+        gen = ready[0]
+        tid = self._gens[gen]
+        try:
+            ref = next(gen)
+            ev = ray.get(ref)
+        except StopIteration:
+            del self._gens[gen]
+            return tid, {"event": "done"}
+        except Exception as e:  # the task raised or its worker died
+            del self._gens[gen]
+            first = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+            return tid, _crash(f"Ray task failed: {first[:300]}")
+        if ev.get("event") == "done":
+            # the stream ends right after; drop it now rather than wait for StopIteration
+            del self._gens[gen]
+        return tid, ev
+
+    def cancel(self, tid: int) -> None:
+        for gen, t in list(self._gens.items()):
+            if t == tid:
+                try:
+                    self._ray.cancel(gen, force=True)
+                except Exception:
+                    pass
+                del self._gens[gen]
+
+    def close(self) -> None:
+        for tid in list(self._gens.values()):
+            self.cancel(tid)
+        if self._owns:
+            self._ray.shutdown()
+
+
+def make_executor(kind: str, timeout: float | None, device, address: str | None = None,
+                  threads: int | None = None):
+    """The executor for ``--executor``: 'local' (inline, or a child process under --timeout) or 'ray'."""
+    if kind == "ray":
+        return RayExecutor(address, str(getattr(device, "type", device)), threads)
+    if kind != "local":
+        raise ExecutorError(f"--executor {kind!r}: use local or ray")
+    if timeout:
+        return ProcessExecutor()
+    return InlineExecutor()
+
+
+__all__ = ["InlineExecutor", "ProcessExecutor", "RayExecutor", "ExecutorError", "make_executor", "RAY_HINT"]

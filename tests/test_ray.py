@@ -1,0 +1,107 @@
+"""The Ray executor: the same work as the local executor gives the same rows (the driver alone writes).
+
+Needs the optional extra (``pip install 'srbench[ray]'``); skipped without it, except where
+``SRBENCH_REQUIRE_RAY=1`` (CI), where a missing Ray fails the test instead.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from benchmark.cli import main
+from benchmark.runner import IMAGES_KEY, SUMMARY_KEY, VOLATILE_COLUMNS, RunOptions, execute, plan
+
+HINT = "Ray is not installed: pip install 'srbench[ray]'"
+
+
+def _import_ray():
+    try:
+        import ray
+    except ImportError:
+        if os.environ.get("SRBENCH_REQUIRE_RAY") == "1":
+            pytest.fail(HINT + " (SRBENCH_REQUIRE_RAY=1)")
+        pytest.skip(HINT)
+    return ray
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    ray = _import_ray()
+    started = not ray.is_initialized()
+    if started:  # the workers import the test models (tests/_faulty_models.py) by name
+        tests_dir = str(Path(__file__).resolve().parent)
+        path = os.pathsep.join(p for p in (tests_dir, os.environ.get("PYTHONPATH", "")) if p)
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+                 runtime_env={"env_vars": {"PYTHONPATH": path}})
+    yield ray
+    if started:
+        ray.shutdown()
+
+
+def test_ray_missing_is_a_one_line_error(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # makes 'import ray' fail
+    res = CliRunner().invoke(main, ["run", "--executor", "ray", "--models", "bicubic", "--datasets", "Demo",
+                                    "--results", str(tmp_path / "r"), "--quiet"])
+    assert res.exit_code == 1
+    assert res.output.strip() == "Error: the Ray executor needs Ray: pip install 'srbench[ray]' " \
+                                 "(or pip install 'ray[default]')"
+    assert not (tmp_path / "r").exists() or not list((tmp_path / "r").iterdir())
+
+
+def test_ray_executor_matches_local(ray_local, data_root, weights_root, tmp_path):
+    p = plan("bicubic,SPANtiny-ntire24", "Set5", [4], ["bicubic"], data_root=data_root, weights_dir=weights_root)
+    assert len(p.items) == 2
+    cache = tmp_path / "cache"
+    timings = {}
+    for kind in ("local", "ray"):
+        # one torch thread on both sides: a convolution's float rounding depends on the thread count
+        opts = RunOptions(tmp_path / kind, "cpu", weights_dir=weights_root, cache_dir=cache, executor=kind,
+                          threads=1)
+        t0 = time.perf_counter()
+        out = execute(p, opts, log=lambda m: None)
+        timings[kind] = time.perf_counter() - t0
+        assert list(out["status"]) == ["ok", "ok"]
+    print(f"\nSet5 x4, Bicubic + SPANtiny-ntire24: local {timings['local']:.1f} s, ray {timings['ray']:.1f} s "
+          f"(ray.init not included)")
+    for table, key in (("summary", SUMMARY_KEY), ("images", IMAGES_KEY)):
+        a, b = (pd.read_parquet(tmp_path / k / f"{table}.parquet").sort_values(key).reset_index(drop=True)
+                for k in ("local", "ray"))
+        assert (a[key] == b[key]).all().all()
+        assert (a["psnr"] - b["psnr"]).abs().max() <= 1e-9 and (a["ssim"] - b["ssim"]).abs().max() <= 1e-12
+        drop = [c for c in VOLATILE_COLUMNS if c in a.columns]
+        pd.testing.assert_frame_equal(a.drop(columns=drop), b.drop(columns=drop))
+    runs = pd.read_parquet(tmp_path / "ray" / "runs.parquet")
+    assert runs["executor"].tolist() == ["ray"] and runs["status"].tolist() == ["complete"]
+
+
+def test_ray_isolates_faults_like_local(ray_local, tmp_path):
+    """A model that raises and one that hangs (bounded by the timeout: the driver cancels the task)."""
+    import _faulty_models
+    import numpy as np
+    from PIL import Image
+
+    _faulty_models.register_all()
+    try:
+        hr = tmp_path / "data" / "Mine" / "HR"
+        hr.mkdir(parents=True)
+        rng = np.random.default_rng(0)
+        for name, (h, w) in {"a": (32, 32), "b": (32, 40), "c": (64, 64), "d": (24, 32)}.items():
+            Image.fromarray(rng.integers(0, 256, (h, w, 3)).astype(np.uint8)).save(hr / f"{name}.png")
+        p = plan("T-raise,T-hang,T-good", "Mine", [2], ["bicubic"], data_root=tmp_path / "data")
+        opts = RunOptions(tmp_path / "r", "cpu", cache_dir=tmp_path / "c", executor="ray", timeout=5)
+        t0 = time.monotonic()
+        out = execute(p, opts, log=lambda m: None).set_index("model")
+        assert time.monotonic() - t0 < 200
+    finally:
+        _faulty_models.unregister_all()
+    assert out.loc["T-raise", "status"] == "partial" and out.loc["T-good", "status"] == "ok"
+    i = pd.read_parquet(tmp_path / "r" / "images.parquet").set_index(["model", "image"])
+    assert list(i.loc["T-hang", "status"]) == ["ok", "ok", "timeout", "skipped"]
+    assert "boom on a 16x20 input" in i.loc[("T-raise", "b"), "error"]
