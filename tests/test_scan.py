@@ -265,3 +265,9 @@ def test_mamba_block_matches_reference_path():
                           z.transpose(1, 2), m.dt_proj.bias, True)
         ref = y.transpose(1, 2) @ m.out_proj.weight.T
     assert rel_err(out, ref) < 1e-10
+
+
+def test_empty_sequence():
+    x = make(2, 4, 3, 0, dtype=torch.float32)
+    y, last = selective_scan(**x, delta_softplus=True, return_last_state=True)
+    assert y.shape == (2, 4, 0) and last.shape == (2, 4, 3) and not last.any()

@@ -127,6 +127,9 @@ def selective_scan_torch(u, delta, A, B, C, D=None, z=None, delta_bias=None, del
     out_dtype = u.dtype
     wdt = torch.float64 if u.dtype == torch.float64 else torch.float32  # half types run in float32
     dev = u.device
+    if L == 0:
+        y = u.new_zeros(bsz, dim, 0)
+        return (y, u.new_zeros(bsz, dim, N)) if return_last_state else y
 
     u_ = u.to(wdt)
     dt = delta.to(wdt)
