@@ -36,7 +36,7 @@ def lr_image(path: Path, scale: int) -> torch.Tensor:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--threads", type=int, default=torch.get_num_threads())
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1: comparable across runs)")
     ap.add_argument("--dataset", default="Set5")
     ap.add_argument("--repeats", type=int, default=1)
     args, _ = ap.parse_known_args(argv)  # nox passes one posargs list to every bench

@@ -63,7 +63,7 @@ def timed(fn, repeats, *args):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--threads", type=int, default=torch.get_num_threads())
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1: comparable across runs)")
     ap.add_argument("--naive-steps", type=int, default=4096)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--lengths", default="16384,65536")
