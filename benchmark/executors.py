@@ -81,7 +81,11 @@ class InlineExecutor:
 
 def _worker_main(conn) -> None:
     """The child process: run tasks from the pipe, send their events back."""
+    import signal
+
     from benchmark.runner import run_task
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle; it kills us
 
     while True:
         try:

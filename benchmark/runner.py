@@ -399,6 +399,8 @@ class _Driver:
         self.kept: list[str] = []
         self.cache_hits = self.cache_misses = 0
         self.env: dict | None = None
+        self.started = False
+        self.resumed = 0
         dev = opts.device
         self.device_spec = dev if isinstance(dev, str) else str(dev)
         self.weights_dir = str(resolve_weights_dir(opts.weights_dir).absolute())
@@ -521,7 +523,12 @@ class _Driver:
                 raise PlanError(str(e)) from None
             self.task_device = getattr(executor, "device", None) or self.device_spec
             return self._run(jr, run_id, executor)
-        except BaseException:
+        except BaseException as e:
+            if isinstance(e, KeyboardInterrupt) and self.started:
+                try:
+                    self._runs_row(jr, "interrupted", self.resumed)
+                except Exception:
+                    pass
             jr.close()  # keep the journal: the same command resumes
             raise
 
@@ -555,7 +562,9 @@ class _Driver:
             states.append(_ItemState(idx, item, ik, ds, log, rows, env, jpeg))
         if resumed and self.progress:
             self.progress(resumed)
+        self.resumed = resumed
         self._runs_row(jr, "running", resumed)
+        self.started = True
 
         pending = deque()
         for st in states:
