@@ -443,6 +443,7 @@ def _jinja():
                              autoescape=jinja2.select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True,
                              keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
     env.filters.update(fmt=fmt, fmt_delta=fmt_delta, sortval=sortval, slug=slug, isnan=_nan)
+    env.tests["isnan"] = _nan
     return env
 
 

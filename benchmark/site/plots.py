@@ -7,6 +7,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 KIND_COLOURS = {"cnn": "#1f77b4", "mamba": "#d95f02", "transformer": "#2ca02c", "baseline": "#7f7f7f",
                 "": "#9467bd"}
 
@@ -102,24 +104,36 @@ def pareto_svg(points: Sequence[Point], xlabel: str, ylabel: str, title: str,
             ax.set_xlabel(xlabel)
             ax.set_ylabel(ylabel)
             ax.grid(True, which="major", color="#e5e5e5", lw=0.6, zorder=0)
-            ylo = min(p.y for p in pts)
-            yhi = max(p.y for p in pts)
+            # The y range holds the bulk of the models: a point far below them (an old, tiny model)
+            # would squash the rest into a line, so it is named under the axis instead (the frontier
+            # line still rises from it).
+            ys = np.asarray(sorted(p.y for p in pts))
+            q1, med, q3 = np.percentile(ys, [25, 50, 75])
+            floor = med - max(0.5, 4.0 * (q3 - q1))
+            shown = [p for p in pts if p.y >= floor]
+            below = sorted((p for p in pts if p.y < floor), key=lambda p: (-p.y, p.label))
+            ylo = min(p.y for p in shown)
+            yhi = max(p.y for p in shown)
             spread = max(yhi - ylo, 0.2)
+            under = [f"{p.label} {p.y:.2f} dB" for p in below]
             if reference is not None and _ok(reference.y) and reference.y < ylo - 1.5 * spread:
-                # far below the models: a line there would squash them all into the top of the plot
-                ax.annotate(f"{reference.label}: {reference.y:.2f} dB (below the axis)", (0.01, 0.02),
-                            xycoords="axes fraction", fontsize=7, color="#555555")
+                under.append(f"{reference.label} {reference.y:.2f} dB")
             elif reference is not None and _ok(reference.y):
                 ax.axhline(reference.y, color="#7f7f7f", ls="--", lw=0.8, zorder=1)
                 ax.annotate(reference.label, (0.01, reference.y), xycoords=("axes fraction", "data"),
                             xytext=(2, 2), textcoords="offset points", fontsize=7, color="#555555")
                 ylo = min(ylo, reference.y)
+            if under:
+                ax.annotate("below the axis: " + ", ".join(under), (0.01, 0.02), xycoords="axes fraction",
+                            fontsize=7, color="#555555")
+            pts = shown
             pad = max(0.05, (yhi - ylo) * 0.08)
-            ax.set_ylim(ylo - pad, yhi + pad * 1.6)
-            xlo, xhi = min(p.x for p in pts), max(p.x for p in pts)
+            ax.set_ylim(ylo - pad * (2.5 if under else 1.0), yhi + pad * 1.6)
+            xlo = min(p.x for p in [*pts, *below])
+            xhi = max(p.x for p in [*pts, *below])
             ax.set_xlim(xlo / 1.35, xhi * 1.6)
             ax.set_title(title, fontsize=9, loc="left")
-            ax.legend(fontsize=7, loc="lower right", frameon=False)
+            ax.legend(fontsize=7, loc="best", frameon=False)
             _place_labels(fig, ax, pts, on_front)
         buf = io.StringIO()
         fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": "srbench"})
@@ -141,7 +155,7 @@ def _place_labels(fig, ax, pts: Sequence[Point], on_front: set[str]) -> None:
     bbox = ax.get_window_extent()
     for p in sorted(pts, key=lambda p: (p.label not in on_front, -p.y, p.label)):
         x, y = trans.transform((p.x, p.y))
-        w, h = 5.0 * len(p.label) + 2, 9.0
+        w, h = (6.0 if p.label in on_front else 5.4) * len(p.label) + 2, 10.0
         chosen = None
         for dx, dy, ha in cands:
             x0 = x + dx if ha == "left" else x + dx - w
