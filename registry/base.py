@@ -63,6 +63,9 @@ class Published:
     gray: str = "rgb"  # the single-channel convention the source used (see PROTOCOL)
     variant: str | None = None
     notes: str = ""
+    # Non-empty when the number is known not to reproduce under this protocol, with the reason
+    # (e.g. "self-ensembled x8"); `srbench check --published` then reports it instead of failing.
+    known_issue: str = ""
 
 
 @dataclass(frozen=True)
