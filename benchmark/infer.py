@@ -83,7 +83,9 @@ def _check(out: torch.Tensor, want: tuple[int, ...], where: str = "") -> None:
         raise InferenceError(f"model returned {type(out).__name__}{where}, expected a tensor")
     if tuple(out.shape) != want:
         raise InferenceError(f"output shape {tuple(out.shape)}{where}, expected {want}")
-    if not torch.isfinite(out).all():
+    # One pass, no temporary: a NaN or Inf anywhere makes the sum non-finite; a non-finite sum of
+    # finite values (overflow) is told apart by the full check.
+    if not torch.isfinite(out.sum()) and not torch.isfinite(out).all():
         raise InferenceError(f"output has NaN or Inf values{where}")
 
 

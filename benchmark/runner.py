@@ -26,10 +26,12 @@ from __future__ import annotations
 import importlib
 import json
 import math
+import os
+import threading
 import time
 import uuid
 import warnings
-from collections import Counter, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -37,6 +39,7 @@ from datetime import datetime, timezone
 from functools import cached_property
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -237,7 +240,49 @@ def error_row(name: str, status: str, message: str) -> dict:
             "memory_mb": math.nan}
 
 
+class _DecodedCache:
+    """Decoded (mod-cropped HR, LR, gray) per (image, degradation, scale), kept in this process between
+    work items up to ``SRBENCH_MEM_CACHE_MB`` (default 1024): the second model evaluated on a set
+    decodes nothing. Entries are never modified (read-only arrays), so sharing them is safe."""
+
+    def __init__(self, budget_mb: float):
+        self.budget = int(budget_mb * 2**20)
+        self.used = 0
+        self._d: OrderedDict[tuple, tuple] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple):
+        with self._lock:
+            v = self._d.get(key)
+            if v is not None:
+                self._d.move_to_end(key)
+            return v
+
+    def put(self, key: tuple, value: tuple) -> None:
+        size = value[0].nbytes + value[1].nbytes
+        if size > self.budget:
+            return
+        for arr in value[:2]:
+            arr.setflags(write=False)
+        with self._lock:
+            if key in self._d:
+                return
+            self._d[key] = value
+            self.used += size
+            while self.used > self.budget:
+                _, old = self._d.popitem(last=False)
+                self.used -= old[0].nbytes + old[1].nbytes
+
+
+_DECODED = _DecodedCache(float(os.environ.get("SRBENCH_MEM_CACHE_MB", "1024")))
+
+
 def _load_pair(ref: data_mod.ImageRef, item: WorkItem, cache: LRCache):
+    key = (ref.sha256, str(ref.path), item.degradation, item.scale)
+    hit = _DECODED.get(key)
+    if hit is not None:
+        STAGE_SECONDS["decoded-image cache hits"] += 1
+        return hit
     t0 = time.perf_counter()
     hr_img = data_mod.read_hr(ref, min_size=item.scale)
     hr = mod_crop(hr_img.pixels, item.scale)
@@ -245,21 +290,29 @@ def _load_pair(ref: data_mod.ImageRef, item: WorkItem, cache: LRCache):
     lr = cache.lr_for(hr, ref.sha256, item.degradation, item.scale, hr_img.gray)
     STAGE_SECONDS["read HR (prefetch thread)"] += t1 - t0
     STAGE_SECONDS["LR cache (prefetch thread)"] += time.perf_counter() - t1
-    return hr, lr, hr_img.gray
+    out = (np.ascontiguousarray(hr), np.ascontiguousarray(lr), hr_img.gray)
+    if ref.sha256:
+        _DECODED.put(key, out)
+    return out
 
 
-def _prefetched(refs, load) -> Iterator[tuple]:
-    """(ref, future of load(ref)) with the next image read and degraded in a background thread while
-    the current one runs (decoding and the LR cache release the GIL; the GPU works meanwhile)."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="srbench-prefetch") as pool:
-        futures = deque()
-        it = iter(refs)
-        for ref in it:
+def _prefetch_threads(device: torch.device) -> int:
+    """Images decoded ahead, in parallel: one beside a CPU forward pass (which uses the cores itself),
+    more beside a GPU, whose forward pass is often shorter than decoding one PNG."""
+    if device.type != "cuda":
+        return 1
+    return max(1, min(4, (os.cpu_count() or 2) // 2))
+
+
+def _prefetched(refs, load, threads: int = 1) -> Iterator[tuple]:
+    """(ref, future of load(ref)), with up to ``threads`` images read and degraded ahead in background
+    threads while the current one runs (PNG decoding and the LR cache release the GIL)."""
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="srbench-prefetch") as pool:
+        futures: deque = deque()
+        for ref in refs:
             futures.append((ref, pool.submit(load, ref)))
-            break
-        for ref in it:
-            futures.append((ref, pool.submit(load, ref)))
-            yield futures.popleft()
+            if len(futures) > threads:
+                yield futures.popleft()
         while futures:
             yield futures.popleft()
 
@@ -272,7 +325,9 @@ def _evaluate_one(item: WorkItem, model, ref, loaded, device: torch.device, task
         torch.cuda.reset_peak_memory_stats(device)
     res = super_resolve(model, lr, item.scale, device, tile=task.tile, overlap=task.tile_overlap)
     t2 = time.perf_counter()
-    hr_t = torch.from_numpy(hr).permute(2, 0, 1)[None].to(device)
+    with warnings.catch_warnings():  # hr is read-only (shared in the decoded cache); it is only read
+        warnings.simplefilter("ignore", UserWarning)
+        hr_t = torch.from_numpy(hr).permute(2, 0, 1)[None].to(device)
     score = psnr_ssim_y(res.sr, hr_t, border=item.scale, gray=gray, convention=item.gray)[0]
     memory = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else math.nan
     t3 = time.perf_counter()
@@ -321,7 +376,8 @@ def _run_task(task: ItemTask) -> Iterator[dict]:
     yield {"event": "ready", "env": env,
            "jpeg_encoder": jpeg_encoder() if item.degradation.startswith("jpeg") else ""}
     with torch.inference_mode():
-        for ref, loaded in _prefetched(task.images, lambda r: _load_pair(r, item, cache)):
+        for ref, loaded in _prefetched(task.images, lambda r: _load_pair(r, item, cache),
+                                       _prefetch_threads(device)):
             try:
                 row = _evaluate_one(item, model, ref, loaded, device, task)
             except Exception as e:
