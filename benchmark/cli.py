@@ -116,11 +116,13 @@ def main() -> None:
               help="run in N x N LR tiles (default: whole images; tiles are used anyway after out-of-memory)")
 @click.option("--tile-overlap", default=None, type=int, metavar="PX",
               help="LR pixels of context around each tile (default 32)")
+@click.option("--threads", default=None, type=int, metavar="N",
+              help="torch threads per worker (default: torch's; with --executor ray also the CPUs per task)")
 @click.option("--fresh", is_flag=True, help="start over instead of resuming an interrupted run of the same work")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 @click.pass_context
 def run(ctx, models, datasets, scales, degradations, gray, data_root, weights_dir, results_dir, cache_dir,
-        device, executor, address, timeout, tile, tile_overlap, fresh, quiet) -> None:
+        device, executor, address, timeout, tile, tile_overlap, threads, fresh, quiet) -> None:
     """Evaluate models on test sets and store the results as parquet.
 
     An interrupted run (killed, crashed, Ctrl-C) resumes where it stopped when the same command is run
@@ -144,6 +146,8 @@ def run(ctx, models, datasets, scales, degradations, gray, data_root, weights_di
         raise PlanError(f"--tile must be at least 8 LR pixels, not {tile}")
     if tile_overlap is not None and tile_overlap < 0:
         raise PlanError(f"--tile-overlap must be >= 0, not {tile_overlap}")
+    if threads is not None and threads < 1:
+        raise PlanError(f"--threads must be >= 1, not {threads}")
     if executor == "ray":
         from benchmark.executors import RAY_HINT
 
@@ -167,9 +171,11 @@ def run(ctx, models, datasets, scales, degradations, gray, data_root, weights_di
     opts = RunOptions(Path(results_dir), dev, weights_dir, cache_dir,
                       argv={"models": models, "datasets": datasets, "scale": scales,
                             "degradation": degradations, "gray": gray, "device": device, "tile": tile,
-                            "tile_overlap": tile_overlap},
+                            "tile_overlap": tile_overlap, "threads": threads, "executor": executor,
+                            "timeout": timeout},
                       executor=executor, address=address, timeout=timeout, tile=tile,
-                      tile_overlap=DEFAULT_TILE_OVERLAP if tile_overlap is None else tile_overlap, fresh=fresh)
+                      tile_overlap=DEFAULT_TILE_OVERLAP if tile_overlap is None else tile_overlap, fresh=fresh,
+                      threads=threads)
     with tqdm(total=total, unit="img", disable=quiet, file=sys.stderr) as bar:
         def log(msg: str) -> None:
             bar.write(f"warning: {msg}", file=sys.stderr)

@@ -155,6 +155,7 @@ def plan(models: str, datasets: str, scales: Sequence[int], degradations: Sequen
         raise PlanError(str(e).strip("'\"")) from None
     items = [WorkItem(card.name, v, ds.name, d, s, gray)
              for card, v, s in chosen for ds in sets for d in degs]
+    items = list(dict.fromkeys(items))  # a name given twice is one work item
     return RunPlan(items, {ds.name: ds for ds in sets}, skipped)
 
 
@@ -324,12 +325,13 @@ def _evaluate_one(item: WorkItem, model, ref, loaded, device: torch.device, task
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     res = super_resolve(model, lr, item.scale, device, tile=task.tile, overlap=task.tile_overlap)
+    # the forward pass's peak (weights, input, activations, output), before the metrics allocate theirs
+    memory = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else math.nan
     t2 = time.perf_counter()
     with warnings.catch_warnings():  # hr is read-only (shared in the decoded cache); it is only read
         warnings.simplefilter("ignore", UserWarning)
         hr_t = torch.from_numpy(hr).permute(2, 0, 1)[None].to(device)
     score = psnr_ssim_y(res.sr, hr_t, border=item.scale, gray=gray, convention=item.gray)[0]
-    memory = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else math.nan
     t3 = time.perf_counter()
     STAGE_SECONDS["wait for input"] += t1 - t0
     STAGE_SECONDS["super_resolve"] += t2 - t1

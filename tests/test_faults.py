@@ -262,6 +262,7 @@ def test_truncated_table_is_refused_by_name_before_any_work(test_models, mine, t
     (["--timeout", "0"], "--timeout must be a positive number"),
     (["--tile", "2"], "--tile must be at least 8"),
     (["--tile-overlap", "-1"], "--tile-overlap must be >= 0"),
+    (["--threads", "0"], "--threads must be >= 1"),
 ])
 def test_unknown_option_values_fail_in_one_line(test_models, mine, tmp_path, args, needle):
     results = tmp_path / "r"
