@@ -274,3 +274,26 @@ def test_other_interrupted_runs_are_reported(many, tmp_path, monkeypatch):
     assert len(msgs) == 1 and "an interrupted run with other options is in" in msgs[0]
     meta = json.loads(next((results / journal.JOURNAL_DIR).glob("*/meta.json")).read_text())
     assert meta["attempts"] == 1
+
+
+def test_damaged_journal_is_discarded_and_the_run_starts_over(many, reference, tmp_path, monkeypatch):
+    results = tmp_path / "results"
+    real_upsert = store.upsert
+
+    def upsert(d, table, rows, key):
+        if table == "images":
+            raise _Crash()
+        return real_upsert(d, table, rows, key)
+
+    monkeypatch.setattr(store, "upsert", upsert)
+    with pytest.raises(_Crash):
+        _execute(many, results)
+    monkeypatch.undo()
+    (meta,) = (results / journal.JOURNAL_DIR).glob("*/meta.json")
+    meta.write_text('{"version": 1, "run_id": ')  # damaged by hand or by the disk
+    msgs = []
+    p = plan("bicubic", "Many", [2], ["bicubic", "jpeg30"], data_root=many)
+    out = execute(p, RunOptions(results, "cpu", cache_dir=results.parent / "cache"), log=msgs.append)
+    assert any("meta.json was unreadable; started over" in m for m in msgs)
+    assert out.attrs["resumed_images"] == 0 and out.attrs["attempts"] == 1
+    _assert_same_tables(results, reference)
