@@ -34,6 +34,8 @@ def test_forward_timer_uses_cuda_events():
     x = torch.randn(2048, 2048, device="cuda")
     timer = forward_timer("cuda")
     assert timer.cuda
+    timer(torch.matmul, x, x)  # cuBLAS set-up
+    torch.cuda.synchronize()
     out, ms = timer(torch.matmul, x, x)
     assert out.is_cuda and ms > 0
     # the event time covers the kernel, not just the launch: 10 matmuls take longer than 1
