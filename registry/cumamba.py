@@ -174,7 +174,7 @@ class CUMambaSR(nn.Module):
 
 CUMAMBA_CARD = register(ModelCard(
     name="CU-Mamba",
-    family="cumamba",
+    family="CU-Mamba",
     kind="mamba",
     paper=Paper(title="CU-Mamba: Selective State Space Models with Channel Learning for Image Restoration",
                 venue="IEEE MIPR", year=2024, url="https://arxiv.org/abs/2404.11778"),

@@ -24,7 +24,7 @@ class DIPNet(RLFN):
 
 DIPNET_CARD = register(ModelCard(
     name="DIPNet",
-    family="dipnet",
+    family="DIPNet",
     kind="cnn",
     paper=Paper(title="DIPNet: Efficiency Distillation and Iterative Pruning for Image Super-Resolution",
                 venue="CVPR Workshops", year=2023, url="https://arxiv.org/abs/2304.07018"),

@@ -114,7 +114,7 @@ def _ntire(dataset: str, psnr: float, source: str, notes: str = "") -> Published
 
 DVMSR_CARD = register(ModelCard(
     name="DVMSR",
-    family="dvmsr",
+    family="DVMSR",
     kind="mamba",
     paper=_PAPER,
     scales=(4,),

@@ -95,7 +95,7 @@ def _ntire(dataset: str, psnr: float, source: str, notes: str = "") -> Published
 
 EFDN_CARD = register(ModelCard(
     name="EFDN",
-    family="efdn",
+    family="EFDN",
     kind="cnn",
     paper=Paper(title="Edge-enhanced Feature Distillation Network for Efficient Super-Resolution",
                 venue="CVPR Workshops", year=2022, url="https://arxiv.org/abs/2204.08759"),

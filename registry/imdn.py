@@ -192,7 +192,7 @@ _NTIRE_METRIC = "ntire_rgb"
 
 IMDN_CARD = register(ModelCard(
     name="IMDN",
-    family="imdn",
+    family="IMDN",
     kind="cnn",
     paper=_IMDN_PAPER,
     scales=(2, 3, 4),
@@ -224,7 +224,7 @@ IMDN_CARD = register(ModelCard(
 
 IMDN_NTIRE22_CARD = register(ModelCard(
     name="IMDN-ntire22",
-    family="imdn",
+    family="IMDN",
     kind="cnn",
     paper=_IMDN_PAPER,
     scales=(4,),
@@ -253,7 +253,7 @@ IMDN_NTIRE22_CARD = register(ModelCard(
 
 IMDN_PLUS_CARD = register(ModelCard(
     name="IMDN+",
-    family="imdn",
+    family="IMDN",
     kind="cnn",
     paper=_NTIRE22,
     scales=(4,),

@@ -414,7 +414,7 @@ _CONFIG = {"embed_dim": 180, "depths": [6, 6, 6, 6, 6, 6], "depths2 (cross-scale
 
 MAMBACSR_CARD = register(ModelCard(
     name="MambaCSR",
-    family="mambacsr",
+    family="MambaCSR",
     kind="mamba",
     paper=Paper(title="MambaCSR: Dual-Interleaved Scanning for Compressed Image Super-Resolution With SSMs",
                 venue="arXiv", year=2024, url="https://arxiv.org/abs/2408.11758"),

@@ -75,7 +75,7 @@ _NTIRE22_FIG = "ofsoundof/NTIRE2022_ESR figs/results.png"
 
 E_RFDN_CARD = register(ModelCard(
     name="E-RFDN",
-    family="rfdn",
+    family="RFDN",
     kind="cnn",
     paper=_PAPER,
     scales=(4,),
@@ -108,7 +108,7 @@ E_RFDN_CARD = register(ModelCard(
 
 RFDN_CARD = register(ModelCard(
     name="RFDN",
-    family="rfdn",
+    family="RFDN",
     kind="cnn",
     paper=_PAPER,
     scales=(2, 3, 4),

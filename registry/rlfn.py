@@ -89,7 +89,7 @@ def _ntire(dataset: str, psnr: float, source: str, notes: str = "") -> Published
 
 RLFN_CARD = register(ModelCard(
     name="RLFN",
-    family="rlfn",
+    family="RLFN",
     kind="cnn",
     paper=_PAPER,
     scales=(2, 4),
@@ -116,7 +116,7 @@ RLFN_CARD = register(ModelCard(
 
 RLFN_S_CARD = register(ModelCard(
     name="RLFN-S",
-    family="rlfn",
+    family="RLFN",
     kind="cnn",
     paper=_PAPER,
     scales=(2, 4),
@@ -136,7 +136,7 @@ RLFN_S_CARD = register(ModelCard(
 
 RLFN_NTIRE_CARD = register(ModelCard(
     name="RLFN-ntire",
-    family="rlfn",
+    family="RLFN",
     kind="cnn",
     paper=_PAPER,
     scales=(4,),

@@ -114,7 +114,7 @@ def test_sort_filter_open_model(page, site_dir, tmp_path):
     pg.select_option("select[name=kind]", "")
     pg.check("input[name=weights]")
     assert set(_visible_variants(pg)) == set(MODELS)  # the architecture-only model is hidden
-    pg.select_option("select[name=family]", "rlfn")
+    pg.select_option("select[name=family]", "RLFN")
     assert _visible_variants(pg) == ["RLFN-ntire"]
     pg.uncheck("input[name=weights]")
     pg.select_option("select[name=family]", "")

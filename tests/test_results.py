@@ -155,7 +155,7 @@ def test_leaderboard_one_row_per_variant(res_dir):
     assert list(lb["variant"])[:2] == ["IMDN", "RLFN-ntire"] and lb["variant"].iloc[-1] == "LMSWN"
     assert not r.loc["LMSWN", "has_weights"] and r.loc["IMDN", "has_weights"] and r.loc["Bicubic", "has_weights"]
     assert pd.isna(r.loc["LMSWN", "psnr:Set5"])
-    assert r.loc["IMDN", "family"] == "imdn" and r.loc["DVMSR", "kind"] == "mamba"
+    assert r.loc["IMDN", "family"] == "IMDN" and r.loc["DVMSR", "kind"] == "mamba"
 
 
 def test_leaderboard_efficiency_from_one_device(res_dir):
