@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from registry import ModelCard, Paper, Published, WeightFile, register
-from registry.ops.blocks import CCALayer, ShortcutBlock, conv_layer, lrelu, pixelshuffle_block
+from registry.ops.blocks import CCALayer, DistillationTrunk, ShortcutBlock, conv_layer, lrelu, pixelshuffle_block
 
 # --------------------------------------------------------------------------------------------------
 # IMDN (paper)
@@ -46,28 +46,11 @@ class IMDB(nn.Module):
         return self.c5(self.cca(torch.cat([d1, d2, d3, d4], dim=1))) + x
 
 
-class IMDN(nn.Module):
+class IMDN(DistillationTrunk):
     """IMDN: conv -> 6 IMDBs -> concat -> 1x1 + LeakyReLU -> 3x3 + long skip -> pixel shuffle."""
 
     def __init__(self, upscale: int = 4, in_nc: int = 3, nf: int = 64, num_modules: int = 6, out_nc: int = 3):
-        super().__init__()
-        self.num_modules = num_modules
-        self.fea_conv = conv_layer(in_nc, nf, 3)
-        for i in range(1, num_modules + 1):
-            setattr(self, f"IMDB{i}", IMDB(nf))
-        # B.conv_block(..., act_type='lrelu'): conv then LeakyReLU(0.05); keys c.0.*
-        self.c = nn.Sequential(conv_layer(nf * num_modules, nf, 1), nn.LeakyReLU(0.05))
-        self.LR_conv = conv_layer(nf, nf, 3)
-        self.upsampler = pixelshuffle_block(nf, out_nc, upscale)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        fea = self.fea_conv(x)
-        outs, h = [], fea
-        for i in range(1, self.num_modules + 1):
-            h = getattr(self, f"IMDB{i}")(h)
-            outs.append(h)
-        out = self.LR_conv(self.c(torch.cat(outs, dim=1))) + fea
-        return self.upsampler(out)
+        super().__init__(IMDB, "IMDB", upscale, in_nc, nf, num_modules, out_nc)
 
 
 # --------------------------------------------------------------------------------------------------

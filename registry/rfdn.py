@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from registry import ModelCard, Paper, Published, WeightFile, register
-from registry.ops.blocks import ESA, conv_layer, lrelu, pixelshuffle_block
+from registry.ops.blocks import ESA, DistillationTrunk, conv_layer, lrelu
 
 
 class RFDB(nn.Module):
@@ -45,27 +45,11 @@ class RFDB(nn.Module):
         return self.esa(self.c5(torch.cat([d1, d2, d3, r4], dim=1)))
 
 
-class RFDN(nn.Module):
+class RFDN(DistillationTrunk):
     """conv -> n RFDBs (named B1..Bn) -> concat -> 1x1 + LeakyReLU -> 3x3 + long skip -> pixel shuffle."""
 
     def __init__(self, upscale: int = 4, in_nc: int = 3, nf: int = 50, num_modules: int = 4, out_nc: int = 3):
-        super().__init__()
-        self.num_modules = num_modules
-        self.fea_conv = conv_layer(in_nc, nf, 3)
-        for i in range(1, num_modules + 1):
-            setattr(self, f"B{i}", RFDB(nf))
-        self.c = nn.Sequential(conv_layer(nf * num_modules, nf, 1), nn.LeakyReLU(0.05))
-        self.LR_conv = conv_layer(nf, nf, 3)
-        self.upsampler = pixelshuffle_block(nf, out_nc, upscale)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        fea = self.fea_conv(x)
-        outs, h = [], fea
-        for i in range(1, self.num_modules + 1):
-            h = getattr(self, f"B{i}")(h)
-            outs.append(h)
-        out = self.LR_conv(self.c(torch.cat(outs, dim=1))) + fea
-        return self.upsampler(out)
+        super().__init__(RFDB, "B", upscale, in_nc, nf, num_modules, out_nc)
 
 
 _PAPER = Paper(

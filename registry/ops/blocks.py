@@ -23,6 +23,7 @@ __all__ = [
     "stdv_channels",
     "lrelu",
     "ShortcutBlock",
+    "DistillationTrunk",
 ]
 
 
@@ -46,6 +47,34 @@ def pixelshuffle_block(in_channels: int, out_channels: int, upscale: int, kernel
 def lrelu(x: torch.Tensor, slope: float = 0.05) -> torch.Tensor:
     """LeakyReLU with the 0.05 slope the IMDN/RFDN/RLFN line uses everywhere."""
     return F.leaky_relu(x, slope)
+
+
+class DistillationTrunk(nn.Module):
+    """The network around the blocks in IMDN and RFDN (the two papers share it): 3x3 conv -> n blocks
+    -> concat of every block's output -> 1x1 + LeakyReLU(0.05) -> 3x3 + long skip -> pixel shuffle.
+
+    Keys: ``fea_conv``, ``{prefix}1..{prefix}n`` (``IMDB1`` in IMDN, ``B1`` in RFDN), ``c.0``,
+    ``LR_conv``, ``upsampler.0``.
+    """
+
+    def __init__(self, make_block, prefix: str, upscale: int, in_nc: int, nf: int, num_modules: int,
+                 out_nc: int):
+        super().__init__()
+        self.block_names = [f"{prefix}{i}" for i in range(1, num_modules + 1)]
+        self.fea_conv = conv_layer(in_nc, nf, 3)
+        for name in self.block_names:
+            setattr(self, name, make_block(nf))
+        self.c = nn.Sequential(conv_layer(nf * num_modules, nf, 1), nn.LeakyReLU(0.05))
+        self.LR_conv = conv_layer(nf, nf, 3)
+        self.upsampler = pixelshuffle_block(nf, out_nc, upscale)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        fea = self.fea_conv(x)
+        outs, h = [], fea
+        for name in self.block_names:
+            h = getattr(self, name)(h)
+            outs.append(h)
+        return self.upsampler(self.LR_conv(self.c(torch.cat(outs, dim=1))) + fea)
 
 
 class ShortcutBlock(nn.Module):
