@@ -176,6 +176,31 @@ def test_check_detects_a_stale_site(rendered, tmp_path):
     assert "differs: lb-x2-bicubic.html" not in bad.output  # untouched tracks are not named
 
 
+def test_check_compares_plot_data_not_matplotlib_bytes(rendered, tmp_path):
+    """Another matplotlib release writes the same plot with other bytes: not stale. Other data: stale."""
+    from benchmark.site.plots import Point, data_fingerprint, pareto_svg, svg_fingerprint
+
+    res, out, _ = rendered
+    site_copy = tmp_path / "site"
+    shutil.copytree(out, site_copy)
+    svg = sorted((site_copy / "plots").glob("*.svg"))[0]
+    name = str(svg.relative_to(site_copy))
+    text = svg.read_text(encoding="utf-8")
+    fp = svg_fingerprint(text)
+    assert fp is not None and len(fp) == 64
+    # same data, other bytes (as a matplotlib upgrade would give): still up to date
+    svg.write_text(text.replace("<svg ", "<svg data-other-writer='1' ", 1), encoding="utf-8")
+    assert site.check(res, site_copy, visuals=False) == []
+    # the fingerprint is of the data: another point gives another one
+    pts = [Point("A", 1.0, 30.0, "cnn"), Point("B", 2.0, 31.0, "cnn")]
+    a = svg_fingerprint(pareto_svg(pts, "x", "y", "t"))
+    assert a == data_fingerprint(pts, "x", "y", "t")
+    assert a != svg_fingerprint(pareto_svg(pts[:1] + [Point("B", 2.0, 31.001, "cnn")], "x", "y", "t"))
+    # a plot of other data with the same bytes otherwise: stale
+    svg.write_text(text.replace(fp, "0" * 64), encoding="utf-8")
+    assert site.check(res, site_copy, visuals=False) == [f"differs: {name}"]
+
+
 def test_render_is_atomic_and_refuses_foreign_folders(rendered, tmp_path, monkeypatch):
     res, out, _ = rendered
     target = tmp_path / "site"

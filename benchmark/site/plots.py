@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -139,7 +142,30 @@ def pareto_svg(points: Sequence[Point], xlabel: str, ylabel: str, title: str,
         fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": "srbench"})
     finally:
         plt.close(fig)
-    return buf.getvalue()
+    svg = buf.getvalue()
+    fp = data_fingerprint(points, xlabel, ylabel, title, reference)
+    return svg.replace("<svg ", f"<!-- {_FP_TAG}{fp} -->\n<svg ", 1)
+
+
+_FP_TAG = "srbench-plot-data sha256="
+
+
+def data_fingerprint(points: Sequence[Point], xlabel: str, ylabel: str, title: str,
+                     reference: Point | None = None) -> str:
+    """sha256 of everything a plot shows (points at full precision, labels, title).
+
+    ``srbench site --check`` compares it when two SVGs differ in bytes: another matplotlib release
+    writes the same plot with other bytes, and that must not fail CI, while changed data must."""
+    def pt(p):
+        return None if p is None else [p.label, repr(float(p.x)), repr(float(p.y)), p.kind]
+    blob = json.dumps([[pt(p) for p in points], xlabel, ylabel, title, pt(reference)], sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def svg_fingerprint(svg_text: str) -> str | None:
+    """The data fingerprint written into an SVG by :func:`pareto_svg`, or None."""
+    m = re.search(re.escape(_FP_TAG) + r"([0-9a-f]{64})", svg_text[:4096])
+    return m.group(1) if m else None
 
 
 def _place_labels(fig, ax, pts: Sequence[Point], on_front: set[str]) -> None:
