@@ -10,7 +10,6 @@ main thread's "wait for input" is on the critical path.
     python benches/bench_overhead.py                       # RLFN-ntire, Urban100 x4, all 100 images
     python benches/bench_overhead.py --limit 20 --threads 2
     python benches/bench_overhead.py --model IMDN --dataset B100 --device cuda
-    python benches/bench_overhead.py --limit 20 --threads 1 --proposed-ssim   # with the faster SSIM
 
 It prints; it never asserts. Other jobs on the machine inflate the numbers: quote them with the load.
 """
@@ -35,38 +34,6 @@ from benchmark.degrade import LRCache, mod_crop  # noqa: E402
 from benchmark.envinfo import cpu_model, resolve_device  # noqa: E402
 
 
-def _filter_valid_strips(x: torch.Tensor, g: torch.Tensor, strip: int = 32) -> torch.Tensor:
-    """Separable Gaussian over the valid region, accumulated in place, 32 rows at a time (in cache)."""
-    k = g.numel()
-    h, w = x.shape[-2] - k + 1, x.shape[-1] - k + 1
-    gl = [float(v) for v in g]
-    out = x.new_empty(x.shape[:-2] + (h, w))
-    for r0 in range(0, h, strip):
-        r1 = min(h, r0 + strip)
-        rows = x[..., r0:r1, :] * gl[0]
-        for i in range(1, k):
-            rows.add_(x[..., r0 + i:r1 + i, :], alpha=gl[i])
-        o = out[..., r0:r1, :]
-        torch.mul(rows[..., 0:w], gl[0], out=o)
-        for j in range(1, k):
-            o.add_(rows[..., j:j + w], alpha=gl[j])
-    return out
-
-
-def proposed_ssim(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """A proposal for benchmark.metrics.ssim (same definition, float64): four filtered maps instead of
-    five (sigma_x^2 + sigma_y^2 needs only the filter of a^2 + b^2), filtered together in cache-sized
-    strips with in-place accumulation. ~4x faster on one CPU thread; equal to 1e-15."""
-    from benchmark import metrics as m
-
-    if a.shape[-1] < m.SSIM_WINDOW or a.shape[-2] < m.SSIM_WINDOW:
-        raise ValueError(f"image {a.shape[-1]}x{a.shape[-2]} is smaller than the {m.SSIM_WINDOW}px SSIM window")
-    mu_x, mu_y, s2, xy = _filter_valid_strips(torch.stack([a, b, a * a + b * b, a * b]), m._gaussian_1d(a.device))
-    mxy, m2 = mu_x * mu_y, mu_x**2 + mu_y**2
-    c1, c2 = (m.SSIM_K1 * m.DATA_RANGE) ** 2, (m.SSIM_K2 * m.DATA_RANGE) ** 2
-    return ((2 * mxy + c1) * (2 * (xy - mxy) + c2) / ((m2 + c1) * (s2 - m2 + c2))).flatten(1).mean(1)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="RLFN-ntire")
@@ -78,14 +45,7 @@ def main() -> None:
     ap.add_argument("--data-root", default=None)
     ap.add_argument("--weights-dir", default=None)
     ap.add_argument("--cache-dir", default=None, help="LR cache (default: srbench's; warmed first)")
-    ap.add_argument("--proposed-ssim", action="store_true",
-                    help="measure with proposed_ssim() in place of benchmark.metrics.ssim (a proposal)")
     args = ap.parse_args()
-
-    if args.proposed_ssim:
-        from benchmark import metrics
-
-        metrics.ssim = proposed_ssim
 
     warnings.simplefilter("ignore", UserWarning)
     if args.threads:
@@ -124,7 +84,7 @@ def main() -> None:
     load = os.getloadavg()[0]
     dev = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU: {cpu_model()}"
     print(f"\n{variant} x{args.scale} on {ds.name} ({n} images), {dev}, {torch.get_num_threads()} threads, "
-          f"load average {load:.1f} on {os.cpu_count()} CPUs" + (", proposed SSIM" if args.proposed_ssim else ""))
+          f"load average {load:.1f} on {os.cpu_count()} CPUs")
     print(f"  run wall time      {total:8.2f} s  ({1e3 * total / n:7.1f} ms/image)")
     print(f"  forward passes     {forward:8.2f} s  ({1e3 * forward / n:7.1f} ms/image)")
     print(f"  harness overhead   {over:8.2f} s  ({1e3 * over / n:7.1f} ms/image) = {100 * over / total:.1f}% "

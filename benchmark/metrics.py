@@ -66,34 +66,43 @@ def _gaussian_1d(device: torch.device) -> torch.Tensor:
     return g / g.sum()
 
 
-def _filter_valid(x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-    """Separable Gaussian filter of (N, H, W) over the valid region only (no padding).
+def _filter_valid(x: torch.Tensor, g: torch.Tensor, strip: int = 32) -> torch.Tensor:
+    """Separable Gaussian filter of (..., H, W) over the valid region only (no padding).
 
-    Written as weighted sums of shifted views: torch's float64 conv2d on the CPU has no fast path and
-    is ~100x slower, and the 2-D Gaussian is exactly the outer product of the 1-D one.
+    Written as weighted sums of shifted views, accumulated in place 32 output rows at a time (so the
+    working set stays in cache): torch's float64 conv2d on the CPU has no fast path and is ~100x
+    slower, and the 2-D Gaussian is exactly the outer product of the 1-D one.
     """
     k = g.numel()
     h, w = x.shape[-2] - k + 1, x.shape[-1] - k + 1
-    rows = sum(g[i] * x[..., i:i + h, :] for i in range(k))
-    return sum(g[j] * rows[..., :, j:j + w] for j in range(k))
+    gl = [float(v) for v in g]
+    out = x.new_empty(x.shape[:-2] + (h, w))
+    for r0 in range(0, h, strip):
+        r1 = min(h, r0 + strip)
+        rows = x[..., r0:r1, :] * gl[0]
+        for i in range(1, k):
+            rows.add_(x[..., r0 + i:r1 + i, :], alpha=gl[i])
+        o = out[..., r0:r1, :]
+        torch.mul(rows[..., 0:w], gl[0], out=o)
+        for j in range(1, k):
+            o.add_(rows[..., j:j + w], alpha=gl[j])
+    return out
 
 
 def ssim(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Per-image SSIM (Wang et al. 2004) of (N, H, W) float64 on [0, 255].
 
     Gaussian 11x11, sigma 1.5, filtered over the valid region only (no padding), population
-    (biased) variances, mean of the SSIM map.
+    (biased) variances, mean of the SSIM map. Four filtered maps, not five: the denominator needs
+    only sigma_x^2 + sigma_y^2, i.e. the filter of a^2 + b^2 (the metrics cost ~4x less on a CPU).
     """
     if a.shape[-1] < SSIM_WINDOW or a.shape[-2] < SSIM_WINDOW:
         raise ValueError(f"image {a.shape[-1]}x{a.shape[-2]} is smaller than the {SSIM_WINDOW}px SSIM window")
-    g = _gaussian_1d(a.device)
-    mu_x, mu_y = _filter_valid(a, g), _filter_valid(b, g)
-    sxx = _filter_valid(a * a, g) - mu_x**2
-    syy = _filter_valid(b * b, g) - mu_y**2
-    sxy = _filter_valid(a * b, g) - mu_x * mu_y
+    mu_x, mu_y, f_sq, f_xy = _filter_valid(torch.stack([a, b, a * a + b * b, a * b]), _gaussian_1d(a.device))
+    mxy, m_sq = mu_x * mu_y, mu_x**2 + mu_y**2
     c1, c2 = (SSIM_K1 * DATA_RANGE) ** 2, (SSIM_K2 * DATA_RANGE) ** 2
-    num = (2 * mu_x * mu_y + c1) * (2 * sxy + c2)
-    den = (mu_x**2 + mu_y**2 + c1) * (sxx + syy + c2)
+    num = (2 * mxy + c1) * (2 * (f_xy - mxy) + c2)
+    den = (m_sq + c1) * ((f_sq - m_sq) + c2)
     return (num / den).flatten(1).mean(1)
 
 

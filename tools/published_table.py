@@ -1,0 +1,52 @@
+"""Print published vs reproduced (Y PSNR/SSIM and their deltas) from a results folder, as markdown.
+
+    python tools/published_table.py [RESULTS_DIR] [--gray rgb|y]
+
+One row per (model, variant, scale), one column per standard set: ``ours / published (delta)``.
+Rows a card marks ``known_issue`` carry a ``*``. Only rows whose source used this protocol's Y metric
+are shown (see benchmark/compare.py for when a published number is comparable).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import pandas as pd
+
+import registry
+from benchmark import results
+from benchmark.compare import attach_published
+
+SETS = ["Set5", "Set14", "B100", "Urban100", "Manga109"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("results_dir", nargs="?", default="results")
+    ap.add_argument("--gray", default="rgb", choices=["rgb", "y"])
+    args = ap.parse_args()
+    s = results.load(args.results_dir, "summary")
+    s = s[(s["gray"] == args.gray) & (s["degradation"] == "bicubic") & (s["status"].fillna("ok") == "ok")]
+    a = attach_published(s)
+    a = a[a["pub_psnr"].notna()]
+    sets = [d for d in SETS if d in set(a["dataset"])]
+    print(f"| model | x | {' | '.join(sets)} |")
+    print("|---|---|" + "---|" * len(sets))
+    for (variant, scale), g in a.groupby(["variant", "scale"], sort=True):
+        card, _ = registry.resolve(variant)
+        known = {(p.dataset, p.scale) for p in card.published if p.known_issue}
+        cells = []
+        for d in sets:
+            r = g[g["dataset"] == d]
+            if r.empty:
+                cells.append("")
+                continue
+            r = r.iloc[0]
+            star = "*" if (d, scale) in known and abs(r["d_psnr"]) > 0.03 else ""
+            ssim = "" if pd.isna(r["pub_ssim"]) else f"/{r['ssim']:.4f} vs {r['pub_ssim']:.4f}"
+            cells.append(f"{r['psnr']:.2f} vs {r['pub_psnr']:.2f} ({r['d_psnr']:+.3f}){star}{ssim}")
+        print(f"| {variant} | {scale} | {' | '.join(cells)} |")
+
+
+if __name__ == "__main__":
+    main()
