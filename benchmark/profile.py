@@ -6,11 +6,17 @@ What is measured (PROTOCOL section 4; the FLOP rules are in :mod:`benchmark.flop
   already on the device and already in the range the network expects, as the NTIRE harness does.
 * Runtime: the forward pass only, under ``torch.inference_mode()``. On CUDA it is timed with CUDA
   events (read after synchronising); on the CPU with ``time.perf_counter_ns`` and the thread count
-  fixed by ``torch.set_num_threads`` and recorded. Warm-up runs in batches of ``warmup_batch`` until
-  the medians of two successive batches agree within ``warmup_tol`` (capped by ``warmup_max_s``;
+  fixed by ``torch.set_num_threads`` and recorded (the CLI's default on the CPU is one thread: a
+  one-thread figure compares across machines with other core counts, and two threads on a 2-core
+  machine also race the harness and the OS for the cores; ``--threads N`` measures N). Warm-up runs
+  in batches of ``warmup_batch`` until the medians of two successive batches agree within
+  ``warmup_tol`` (capped by ``warmup_max_s``;
   ``warmup_stable`` records whether it converged; the NTIRE harness has none and its first run is
-  10-20 % slower). Then ``repeats`` timed runs (by default as many as fit ``min_time_s``, at least
-  ``min_repeats``, at most ``max_repeats``) give the median, p10 and p90 in milliseconds.
+  10-20 % slower). Then ``repeats`` timed runs (by default as many as fit ``min_time_s`` = 10 s, at
+  least ``min_repeats`` = 10, at most ``max_repeats``) give the median, p10 and p90 in milliseconds.
+  On a shared virtual machine the CPU's own speed drifts by 10-20 % over tens of seconds (seen with
+  a bare convolution loop, and in the CPU time, which tracks the wall time): quote CPU figures with
+  their p10/p90, and compare models measured in one session.
 * Peak memory, in MiB (2^20 bytes, as the NTIRE harness):
   - CUDA: ``torch.cuda.max_memory_allocated`` after ``reset_peak_memory_stats``, over the timed runs
     (weights, input, activations and output; what the NTIRE harness reports);
@@ -114,7 +120,7 @@ class RuntimeStats:
 def measure_runtime(fn: Callable[[], Any], device: torch.device | str, *, warmup_batch: int = 5,
                     warmup_tol: float = 0.03, warmup_max_s: float = 60.0, warmup_max_runs: int = 200,
                     repeats: int | None = None, min_repeats: int = 10, max_repeats: int = 300,
-                    min_time_s: float = 3.0) -> RuntimeStats:
+                    min_time_s: float = 10.0) -> RuntimeStats:
     """Warm ``fn`` up until stable, then time it; see the module docstring."""
     timer = forward_timer(device)
     _, first = timer(fn)
@@ -204,7 +210,7 @@ class ProfileOptions:
     repeats: int | None = None
     min_repeats: int = 10
     max_repeats: int = 300
-    min_time_s: float = 3.0
+    min_time_s: float = 10.0
     warmup_batch: int = 5
     warmup_tol: float = 0.03
     warmup_max_s: float = 60.0
@@ -533,13 +539,14 @@ def format_table(df: pd.DataFrame) -> str:
 @click.option("--precision", default="fp32", show_default=True, type=click.Choice(list(PRECISIONS)))
 @click.option("--channels-last", is_flag=True, help="channels_last memory format for weights and input")
 @click.option("--compile", "compiled", is_flag=True, help="torch.compile the network (compiling is warm-up)")
-@click.option("--threads", type=int, default=None, help="CPU threads (default: torch's default, recorded)")
+@click.option("--threads", type=int, default=None,
+              help="CPU threads (default on the CPU: 1, the stable and comparable figure; recorded)")
 @click.option("--results", "results_dir", type=click.Path(file_okay=False), default="results",
               show_default=True)
 @click.option("--weights-dir", type=click.Path(file_okay=False), default=None,
               help="checkpoints folder (weights are loaded when present; profiling does not need them)")
 @click.option("--size", default="256x256", show_default=True, help="LR input size HxW")
-@click.option("--repeats", type=int, default=None, help="timed runs (default: enough for ~3 s, 10-300)")
+@click.option("--repeats", type=int, default=None, help="timed runs (default: enough for ~10 s, 10-300)")
 @click.option("--no-timing", is_flag=True, help="counts only (params, FLOPs, activations)")
 @click.option("--timeout", "timeout_s", type=float, default=None,
               help="seconds per model before its measuring process is killed (default: no limit)")
@@ -567,6 +574,8 @@ def profile_command(models, scale, device, precision, channels_last, compiled, t
         click.echo(f"skipped {s}", err=True)
     if not specs:
         raise click.ClickException(f"no model to profile at x{scale}")
+    if threads is None and dev.type == "cpu":
+        threads = 1  # see the module docstring: stable across runs, comparable across machines
     opts = ProfileOptions(device=str(dev), precision=precision, channels_last=channels_last,
                           compiled=compiled, threads=threads, size=(h, w), timing=not no_timing,
                           repeats=repeats)
