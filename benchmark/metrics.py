@@ -89,21 +89,30 @@ def _filter_valid(x: torch.Tensor, g: torch.Tensor, strip: int = 32) -> torch.Te
     return out
 
 
-def ssim(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+def ssim(a: torch.Tensor, b: torch.Tensor, strip: int = 32) -> torch.Tensor:
     """Per-image SSIM (Wang et al. 2004) of (N, H, W) float64 on [0, 255].
 
     Gaussian 11x11, sigma 1.5, filtered over the valid region only (no padding), population
     (biased) variances, mean of the SSIM map. Four filtered maps, not five: the denominator needs
-    only sigma_x^2 + sigma_y^2, i.e. the filter of a^2 + b^2 (the metrics cost ~4x less on a CPU).
+    only sigma_x^2 + sigma_y^2, i.e. the filter of a^2 + b^2. Computed ``strip`` output rows at a
+    time, from the products to the map's sum, so the working set stays in the CPU's cache (this and
+    the four maps make the metrics ~5x cheaper than the direct five-map form; same values to 1e-15).
     """
     if a.shape[-1] < SSIM_WINDOW or a.shape[-2] < SSIM_WINDOW:
         raise ValueError(f"image {a.shape[-1]}x{a.shape[-2]} is smaller than the {SSIM_WINDOW}px SSIM window")
-    mu_x, mu_y, f_sq, f_xy = _filter_valid(torch.stack([a, b, a * a + b * b, a * b]), _gaussian_1d(a.device))
-    mxy, m_sq = mu_x * mu_y, mu_x**2 + mu_y**2
+    g = _gaussian_1d(a.device)
+    k = g.numel()
+    h, w = a.shape[-2] - k + 1, a.shape[-1] - k + 1
     c1, c2 = (SSIM_K1 * DATA_RANGE) ** 2, (SSIM_K2 * DATA_RANGE) ** 2
-    num = (2 * mxy + c1) * (2 * (f_xy - mxy) + c2)
-    den = (m_sq + c1) * ((f_sq - m_sq) + c2)
-    return (num / den).flatten(1).mean(1)
+    total = a.new_zeros(a.shape[:-2])
+    for r0 in range(0, h, strip):
+        xa, xb = a[..., r0:min(h, r0 + strip) + k - 1, :], b[..., r0:min(h, r0 + strip) + k - 1, :]
+        mu_x, mu_y, f_sq, f_xy = _filter_valid(torch.stack([xa, xb, xa * xa + xb * xb, xa * xb]), g, strip=strip)
+        mxy, m_sq = mu_x * mu_y, mu_x**2 + mu_y**2
+        num = (2 * mxy + c1) * (2 * (f_xy - mxy) + c2)
+        den = (m_sq + c1) * ((f_sq - m_sq) + c2)
+        total += (num / den).sum(dim=(-2, -1))
+    return total / (h * w)
 
 
 def psnr_ssim_y(sr: torch.Tensor, hr: torch.Tensor, border: int, gray: bool = False,
