@@ -25,13 +25,15 @@ def published_table() -> pd.DataFrame:
                 "model": card.name, "variant": p.variant or card.name, "dataset": p.dataset,
                 "scale": p.scale, "degradation": p.degradation, "metric": p.metric, "gray": p.gray,
                 "psnr": p.psnr, "ssim": p.ssim, "source": p.source, "notes": p.notes,
+                "known_issue": p.known_issue,
             })
     return pd.DataFrame(rows, columns=["model", "variant", "dataset", "scale", "degradation", "metric",
-                                       "gray", "psnr", "ssim", "source", "notes"])
+                                       "gray", "psnr", "ssim", "source", "notes", "known_issue"])
 
 
 def attach_published(summary: pd.DataFrame) -> pd.DataFrame:
-    """``summary`` plus ``pub_psnr``, ``pub_ssim``, ``pub_source``, ``d_psnr``, ``d_ssim``.
+    """``summary`` plus ``pub_psnr``, ``pub_ssim``, ``pub_source``, ``pub_known_issue`` (the card's reason
+    why that number is known not to reproduce, or ''), ``d_psnr``, ``d_ssim``.
 
     When a source lists several rows for one key (a paper table and the authors' own logs), the
     first one on the card is used.
@@ -39,7 +41,7 @@ def attach_published(summary: pd.DataFrame) -> pd.DataFrame:
     out = summary.copy()
     pub = published_table()
     pub = pub[pub["metric"] == "y"]
-    cols = {"pub_psnr": [], "pub_ssim": [], "pub_source": []}
+    cols = {"pub_psnr": [], "pub_ssim": [], "pub_source": [], "pub_known_issue": []}
     for _, r in out.iterrows():
         m = pub[(pub["model"] == r["model"]) & (pub["variant"] == r["variant"]) &
                 (pub["dataset"] == r["dataset"]) & (pub["scale"] == r["scale"]) &
@@ -50,10 +52,12 @@ def attach_published(summary: pd.DataFrame) -> pd.DataFrame:
             cols["pub_psnr"].append(m.iloc[0]["psnr"])
             cols["pub_ssim"].append(m.iloc[0]["ssim"])
             cols["pub_source"].append(m.iloc[0]["source"])
+            cols["pub_known_issue"].append(m.iloc[0]["known_issue"])
         else:
             cols["pub_psnr"].append(float("nan"))
             cols["pub_ssim"].append(float("nan"))
             cols["pub_source"].append("")
+            cols["pub_known_issue"].append("")
     for k, v in cols.items():
         out[k] = v
     out["d_psnr"] = out["psnr"] - out["pub_psnr"]

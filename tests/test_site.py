@@ -288,3 +288,32 @@ def test_visual_comparison(visual_env, tmp_path):
     assert site.check(res, out, data_root=data, weights_dir=wdir) == []
     Image.fromarray(np.clip(arr + 6, 0, 255).astype(np.uint8)).save(f)
     assert site.check(res, out, data_root=data, weights_dir=wdir) == ["differs: visuals/x2-tinychecknet.png"]
+
+
+@pytest.mark.parametrize("reason", ["self-ensembled table (test)", ""])
+def test_known_issue_is_shown_as_such(tmp_path, monkeypatch, reason):
+    """A published number that does not reproduce: red on the leaderboard and the model page, or,
+    when the card gives a known-issue reason, amber with a dagger and the reason."""
+    import dataclasses
+
+    from registry import Published
+
+    card = registry.get("IMDN")
+    pubs = tuple(dataclasses.replace(p, psnr=32.40, known_issue=reason)
+                 if (p.dataset, p.scale, p.metric) == ("Set5", 4, "y") else p for p in card.published)
+    monkeypatch.setitem(registry._CARDS, "imdn", dataclasses.replace(card, published=pubs))
+    assert any(isinstance(p, Published) and p.psnr == 32.40 for p in registry.get("IMDN").published)
+    res = make_results(tmp_path / "results")
+    out = tmp_path / "site"
+    site.render(res, out, visuals=False)
+    lb = (out / "lb-x4-bicubic.html").read_text(encoding="utf-8")
+    row = re.search(r'<tr data-i="\d+"[^>]*>\s*<td data-v="IMDN".*?</tr>', lb, re.S).group(0)
+    page = (out / "models" / "imdn.html").read_text(encoding="utf-8")
+    cell = re.search(r'<td class="num delta([^"]*)"[^>]*>-0\.19 <small>Set5</small>', row)
+    assert cell is not None, row
+    if reason:
+        assert cell.group(1) == " known" and "<sup>†</sup>" in row and f"Known issue (model card): {reason}" in row
+        assert f"† known issue: {reason}" in page and '<tr class="known">' in page
+    else:
+        assert cell.group(1) == " off" and "†" not in row
+        assert "known issue:" not in page and '<tr class="off">' in page

@@ -152,14 +152,16 @@ def _build_tracks(results_dir: Path, protocol: str, cards: dict) -> list[Track]:
         # published deltas of the rows of this track
         s = summary[(summary["scale"].astype(int) == tr.scale) & (summary["degradation"] == tr.degradation)
                     & (summary["gray"] == tr.gray)]
-        deltas: dict[str, list[tuple[str, float, float]]] = {}
+        # (set, ours - published, published, the card's known-issue reason or '')
+        deltas: dict[str, list[tuple[str, float, float, str]]] = {}
         if not s.empty:
             lb_keys = set(zip(lb["variant"], lb["weights_sha256"], strict=True))
             s = s[[k in lb_keys for k in zip(s["variant"], s["weights_sha256"], strict=True)]]
             ap = attach_published(s)
             for _, a in ap.iterrows():
                 if not _nan(a["pub_psnr"]):
-                    deltas.setdefault(a["variant"], []).append((a["dataset"], float(a["d_psnr"]), float(a["pub_psnr"])))
+                    deltas.setdefault(a["variant"], []).append((a["dataset"], float(a["d_psnr"]), float(a["pub_psnr"]),
+                                                                str(a["pub_known_issue"] or "")))
         for _, row in lb.iterrows():
             card = cards.get(row["model"])
             cells = []
@@ -272,6 +274,7 @@ def _model_context(model: str, card, summary: pd.DataFrame, images: pd.DataFrame
                              "pub_psnr": r["pub_psnr"], "pub_ssim": r["pub_ssim"], "d_psnr": r["d_psnr"],
                              "d_ssim": r["d_ssim"], "source": r["pub_source"],
                              "off": (not _nan(r["d_psnr"])) and abs(float(r["d_psnr"])) > PUB_TOLERANCE,
+                             "known": str(r["pub_known_issue"] or ""),
                              "device": r.get("device", ""), "finished_at": r.get("finished_at", "")})
             devices = sorted(set(str(x) for x in g.get("device", pd.Series(dtype=str)).dropna()))
             commits = sorted(set(str(x) for x in g.get("git_commit", pd.Series(dtype=str)).dropna()))
