@@ -34,8 +34,7 @@ import pandas as pd
 from benchmark import store
 from benchmark.protocol import PROTOCOL_VERSION
 
-__all__ = ["CheckReport", "run_check", "format_report", "check_command", "PSNR_TOL", "SSIM_TOL", "PUB_TOL",
-           "known_issue"]
+__all__ = ["CheckReport", "run_check", "format_report", "check_command", "PSNR_TOL", "SSIM_TOL", "PUB_TOL"]
 
 PSNR_TOL = 0.005  # dB, against the reference
 SSIM_TOL = 0.0005
@@ -56,30 +55,6 @@ class CheckReport:
     @property
     def ok(self) -> bool:
         return self.failures.empty and not (self.strict and self.skipped)
-
-
-def known_issue(model: str, variant: str, dataset: str, scale: int, degradation: str, gray: str,
-                psnr: float, source: str) -> str:
-    """The card's reason why this published number is known not to reproduce, or ''.
-
-    Cards mark such rows with ``Published(..., known_issue="why")``; the published row is the one
-    :func:`benchmark.compare.attach_published` picked (same key, PSNR and source).
-    """
-    import registry
-
-    try:
-        card = registry.get(model)
-    except (KeyError, registry.UnknownModel):
-        return ""
-    for p in card.published:
-        if ((p.variant or card.name) == variant and p.dataset == dataset and int(p.scale) == int(scale)
-                and p.degradation == degradation and p.metric == "y" and p.source == source
-                and math.isclose(float(p.psnr), float(psnr), abs_tol=1e-9)):
-            reason = getattr(p, "known_issue", "") or ""
-            if not reason and getattr(p, "reproduces", True) is False:
-                reason = p.notes or "marked as not reproducing on its card"
-            return str(reason)
-    return ""
 
 
 def _select(ref: pd.DataFrame, models: str | None, datasets: Sequence[str] | None, scales: Sequence[int] | None,
@@ -238,8 +213,7 @@ def run_check(reference: str | Path = "results", *, models: str | None = None, d
         for _, a in ap.sort_values(ITEM_KEY).iterrows():
             if pd.isna(a["pub_psnr"]):
                 continue
-            reason = known_issue(a["model"], a["variant"], a["dataset"], a["scale"], a["degradation"], a["gray"],
-                                 a["pub_psnr"], a["pub_source"])
+            reason = str(a["pub_known_issue"] or "")
             off = not abs(float(a["d_psnr"])) <= pub_tol
             status = ("known" if reason else "FAIL") if off else "ok"
             rows.append({**{c: a[c] for c in ITEM_KEY}, "what": "published", "reference": float(a["pub_psnr"]),

@@ -68,7 +68,7 @@ import json
 import math
 import warnings
 from collections import Counter
-from collections.abc import Iterable, MutableMapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -524,7 +524,7 @@ def count_ptflops(model: nn.Module, size: tuple[int, int] = NTIRE_INPUT,
 class PerImageFlops:
     flops: list[int]  # one per input size, in order
     method: str  # 'exact' (traced at every distinct size) or 'fit' (bilinear fit, verified)
-    traced: list[tuple[int, int]] = field(default_factory=list)  # sizes counted exactly (or cached)
+    traced: list[tuple[int, int]] = field(default_factory=list)  # sizes counted exactly
     max_rel_err: float = 0.0  # the fit's worst error at the verification sizes
 
 
@@ -539,22 +539,20 @@ def _fit_bilinear(points: dict[tuple[int, int], int]):
 
 
 def flops_per_image_report(model: nn.Module, sizes: Sequence[tuple[int, int]], method: str = "auto",
-                           rtol: float = 1e-4, probes: tuple[int, int] = (32, 64),
-                           cache: MutableMapping[tuple[int, int], int] | None = None) -> PerImageFlops:
+                           rtol: float = 1e-4, probes: tuple[int, int] = (32, 64)) -> PerImageFlops:
     """FLOPs (``flops`` convention) of one forward at each LR size (h, w).
 
     ``method='exact'`` traces every distinct size. ``'auto'`` does so when there are at most 6 distinct
     sizes; otherwise it traces four small probe sizes, fits ``a*h*w + b*h + c*w + d`` (exact for
     a fully convolutional net with 'same' padding), and *verifies* the fit by tracing the smallest
     and the largest real size: if either is off by more than ``rtol`` (window padding, attention,
-    stride floors), it falls back to exact tracing. ``cache`` (size -> FLOPs, e.g. a dict kept per
-    model and scale) is read and filled, so a model is traced at most once per size.
+    stride floors), it falls back to exact tracing.
     """
     if method not in ("auto", "exact"):
         raise ValueError(f"method must be 'auto' or 'exact', not {method!r}")
     sizes = [(int(h), int(w)) for h, w in sizes]
     distinct = sorted(set(sizes))
-    cache = {} if cache is None else cache
+    cache: dict[tuple[int, int], int] = {}
 
     def exact(s: tuple[int, int]) -> int:
         if s not in cache:
@@ -569,10 +567,9 @@ def flops_per_image_report(model: nn.Module, sizes: Sequence[tuple[int, int]], m
         if err <= rtol:
             out = [cache[s] if s in cache else int(round(fit(*s))) for s in sizes]
             return PerImageFlops(out, "fit", sorted(cache), err)
-    return PerImageFlops([exact(s) for s in sizes], "exact", sorted(set(sizes)), 0.0)
+    return PerImageFlops([exact(s) for s in sizes], "exact", sorted(cache), 0.0)
 
 
-def flops_per_image(model: nn.Module, sizes: Iterable[tuple[int, int]], method: str = "auto",
-                    cache: MutableMapping[tuple[int, int], int] | None = None) -> list[int]:
+def flops_per_image(model: nn.Module, sizes: Iterable[tuple[int, int]], method: str = "auto") -> list[int]:
     """Per-image FLOPs for a list of LR sizes (h, w); see :func:`flops_per_image_report`."""
-    return flops_per_image_report(model, list(sizes), method=method, cache=cache).flops
+    return flops_per_image_report(model, list(sizes), method=method).flops

@@ -411,6 +411,16 @@ def _weights_sha(item: WorkItem) -> str:
     return wf.sha256 if wf is not None else ""
 
 
+def _where(item: WorkItem) -> str:
+    return f"{item.variant} x{item.scale} {item.dataset} {item.degradation}"
+
+
+def _failure_line(item: WorkItem, summary: dict) -> str:
+    """One line of the end-of-run failure list, for a stored or a resumed item's summary."""
+    return (f"{_where(item)}: {summary.get('status')}, {summary.get('n_errors')}/{summary.get('n_images')} "
+            f"images: {summary.get('error')}")
+
+
 def check_results_dir(results_dir: Path, log: LogFn) -> None:
     """Before any work: stray temporary files from a crashed writer are removed (safe: they are only
     ever renamed into place while the store's lock is held, and we hold it), and every table must read."""
@@ -515,9 +525,9 @@ class _Driver:
             "status": status, "n_errors": int(n_err), "error": str(errors.iloc[0]) if n_err else "",
             "tile": int(images["tile"].max()), "n_tiled": int((images["tile"] > 0).sum()),
         }
-        where = f"{item.variant} x{item.scale} {item.dataset} {item.degradation}"
+        where = _where(item)
         if n_err:
-            self.failures.append(f"{where}: {status}, {n_err}/{len(images)} images: {summary['error']}")
+            self.failures.append(_failure_line(item, summary))
         if n_err and self._has_complete(key):
             self.kept.append(where)
             self.log(f"{where}: kept the earlier complete result; this run's errors are not stored")
@@ -602,22 +612,17 @@ class _Driver:
                 jr.item_log(ik).remove()  # the crash came between storing the item and removing its log
                 self.summaries[idx] = done[ik]
                 resumed += len(ds.images)
-                s = done[ik]
-                if s.get("n_errors"):
-                    self.failures.append(f"{item.variant} x{item.scale} {item.dataset} {item.degradation}: "
-                                         f"{s.get('status')}, {s.get('n_errors')}/{s.get('n_images')} images: "
-                                         f"{s.get('error')}")
+                if done[ik].get("n_errors"):
+                    self.failures.append(_failure_line(item, done[ik]))
                 continue
-            log = jr.item_log(ik)
-            shas = {r.name: r.sha256 for r in ds.images}
-            rows, env, jpeg = {}, None, ""
-            for rec in log.records:
+            st = _ItemState(idx, item, ik, ds, jr.item_log(ik), {})
+            for rec in st.log.records:  # what the interrupted attempt journaled, for unchanged images
                 if rec.get("event") == "ready":
-                    env, jpeg = rec.get("env"), rec.get("jpeg_encoder", "")
-                elif rec.get("event") == "row" and shas.get(rec.get("image")) == rec.get("sha256"):
-                    rows[rec["image"]] = rec
-            resumed += len(rows)
-            states.append(_ItemState(idx, item, ik, ds, log, rows, env, jpeg))
+                    st.env, st.jpeg = rec.get("env"), rec.get("jpeg_encoder", "")
+                elif rec.get("event") == "row" and st.shas.get(rec.get("image")) == rec.get("sha256"):
+                    st.rows[rec["image"]] = rec
+            resumed += len(st.rows)
+            states.append(st)
         if resumed and self.progress:
             self.progress(resumed)
         self.resumed = resumed

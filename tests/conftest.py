@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 REQUIRE = os.environ.get("SRBENCH_REQUIRE_DATA") == "1"
 
@@ -54,3 +55,12 @@ def readonly_dir(tmp_path):
         yield d
     finally:
         subprocess.run(["chattr", "-i", str(d)], capture_output=True)
+
+
+@pytest.fixture
+def one_thread():
+    """One intra-op thread: on a busy machine two spinning OpenMP threads are many times slower."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -21,14 +21,7 @@ from benchmark.flops import (
     selective_scan_flops,
 )
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: on a busy machine two spinning OpenMP threads are many times slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -251,20 +244,6 @@ def test_per_image_falls_back_to_exact_when_not_proportional():
     assert rep.method == "exact"
     assert rep.flops == want
     assert flops_per_image_report(_Windowed(), SIZES[:3]).flops == want[:3]
-
-
-def test_per_image_cache_avoids_retracing(monkeypatch):
-    import benchmark.flops as bf
-
-    calls = []
-    real = bf.count_flops
-    monkeypatch.setattr(bf, "count_flops", lambda m, s, **k: (calls.append(s), real(m, s, **k))[1])
-    cache: dict = {}
-    first = bf.flops_per_image(_Windowed(), SIZES[:3], cache=cache)
-    n = len(calls)
-    assert n == 3 and set(cache) == set(SIZES[:3])
-    assert bf.flops_per_image(_Windowed(), SIZES[:3], cache=cache) == first
-    assert len(calls) == n
 
 
 # ----------------------------------------------------------------------------------------------

@@ -33,13 +33,7 @@ REQUIRED = ["model", "variant", "scale", "params", "flops", "flops_uncounted", "
 FAST = dict(size=(16, 16), min_repeats=3, max_repeats=5, min_time_s=0.0, warmup_batch=2, warmup_max_s=2.0)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: on a busy machine two spinning OpenMP threads are many times slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # Module-level builders: a spawned child process imports this module to rebuild them.

@@ -203,23 +203,28 @@ def test_a_finished_run_is_redone_and_replaces_its_rows(many, reference, tmp_pat
     assert len(pd.read_parquet(results / "runs.parquet")) == 2
 
 
-def test_changed_image_is_redone_and_fresh_starts_over(many, tmp_path, monkeypatch):
-    import shutil
-
-    root = tmp_path / "data"
-    shutil.copytree(many, root)
-    results = tmp_path / "results"
+def _crash_before_storing(data_root, results, monkeypatch) -> None:
+    """Run until the first item's images are about to be stored, then crash (its journal stays)."""
     real_upsert = store.upsert
 
-    def upsert(d, table, rows, key):  # crash as the first item is about to be stored
+    def upsert(d, table, rows, key):
         if table == "images":
             raise _Crash()
         return real_upsert(d, table, rows, key)
 
     monkeypatch.setattr(store, "upsert", upsert)
     with pytest.raises(_Crash):
-        _execute(root, results)
+        _execute(data_root, results)
     monkeypatch.undo()
+
+
+def test_changed_image_is_redone_and_fresh_starts_over(many, tmp_path, monkeypatch):
+    import shutil
+
+    root = tmp_path / "data"
+    shutil.copytree(many, root)
+    results = tmp_path / "results"
+    _crash_before_storing(root, results, monkeypatch)
     # one image changes before the resume: its journaled row no longer counts
     p = root / "Many" / "HR" / "img03.png"
     Image.fromarray(255 - np.asarray(Image.open(p))).save(p)
@@ -228,10 +233,7 @@ def test_changed_image_is_redone_and_fresh_starts_over(many, tmp_path, monkeypat
     img = pd.read_parquet(results / "images.parquet").set_index(["degradation", "image"])
     ref = img.loc[("bicubic", "img03"), "psnr"]
     # --fresh ignores a journal: everything is done again
-    monkeypatch.setattr(store, "upsert", upsert)
-    with pytest.raises(_Crash):
-        _execute(root, results)
-    monkeypatch.undo()
+    _crash_before_storing(root, results, monkeypatch)
     out = _execute(root, results, fresh=True)
     assert out.attrs["resumed_images"] == 0 and out.attrs["attempts"] == 1
     img = pd.read_parquet(results / "images.parquet").set_index(["degradation", "image"])
@@ -257,17 +259,7 @@ def test_same_work_twice_at_once_is_refused(many, tmp_path):
 
 def test_other_interrupted_runs_are_reported(many, tmp_path, monkeypatch):
     results = tmp_path / "results"
-    real_upsert = store.upsert
-
-    def upsert(d, table, rows, key):
-        if table == "images":
-            raise _Crash()
-        return real_upsert(d, table, rows, key)
-
-    monkeypatch.setattr(store, "upsert", upsert)
-    with pytest.raises(_Crash):
-        _execute(many, results)
-    monkeypatch.undo()
+    _crash_before_storing(many, results, monkeypatch)
     msgs = []
     p = plan("bicubic", "Many", [3], ["bicubic"], data_root=many)  # other options: another run key
     execute(p, RunOptions(results, "cpu", cache_dir=tmp_path / "cache"), log=msgs.append)
@@ -278,17 +270,7 @@ def test_other_interrupted_runs_are_reported(many, tmp_path, monkeypatch):
 
 def test_damaged_journal_is_discarded_and_the_run_starts_over(many, reference, tmp_path, monkeypatch):
     results = tmp_path / "results"
-    real_upsert = store.upsert
-
-    def upsert(d, table, rows, key):
-        if table == "images":
-            raise _Crash()
-        return real_upsert(d, table, rows, key)
-
-    monkeypatch.setattr(store, "upsert", upsert)
-    with pytest.raises(_Crash):
-        _execute(many, results)
-    monkeypatch.undo()
+    _crash_before_storing(many, results, monkeypatch)
     (meta,) = (results / journal.JOURNAL_DIR).glob("*/meta.json")
     meta.write_text('{"version": 1, "run_id": ')  # damaged by hand or by the disk
     msgs = []

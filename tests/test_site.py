@@ -296,13 +296,10 @@ def test_known_issue_is_shown_as_such(tmp_path, monkeypatch, reason):
     when the card gives a known-issue reason, amber with a dagger and the reason."""
     import dataclasses
 
-    from registry import Published
-
     card = registry.get("IMDN")
     pubs = tuple(dataclasses.replace(p, psnr=32.40, known_issue=reason)
                  if (p.dataset, p.scale, p.metric) == ("Set5", 4, "y") else p for p in card.published)
     monkeypatch.setitem(registry._CARDS, "imdn", dataclasses.replace(card, published=pubs))
-    assert any(isinstance(p, Published) and p.psnr == 32.40 for p in registry.get("IMDN").published)
     res = make_results(tmp_path / "results")
     out = tmp_path / "site"
     site.render(res, out, visuals=False)

@@ -116,17 +116,21 @@ def set5_lr(data_root):
     return bicubic_lr(hr, 4)  # 56 x 64 LR
 
 
+def _whole_and_tiled(name, weights_root, lr, tile: int, overlap: int):
+    """A registered x4 model's float output on ``lr``, whole and in tiles."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = registry.get(name).build_model(4, weights_dir=weights_root)
+    x = torch.from_numpy(lr).permute(2, 0, 1)[None].float() / 255
+    with torch.inference_mode():
+        return model(x), tiled_forward(model, x, 4, tile, overlap=overlap)[0]
+
+
 # Local networks (convolutions, pixel attention): tiles with 32 px of context reproduce the whole image
 # (measured: SPAN-ntire24, PAN, CARN-M, FSRCNN agree to < 2e-6 from 24 px of overlap on).
 @pytest.mark.parametrize("name", ["SPAN-ntire24", "FSRCNN"])
 def test_registered_local_cnns_tile_exactly(name, weights_root, set5_lr):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model = registry.get(name).build_model(4, weights_dir=weights_root)
-    x = torch.from_numpy(set5_lr).permute(2, 0, 1)[None].float() / 255
-    with torch.inference_mode():
-        whole = model(x)
-        tiled, _ = tiled_forward(model, x, 4, 24, overlap=32)
+    whole, tiled = _whole_and_tiled(name, weights_root, set5_lr, tile=24, overlap=32)
     assert (tiled - whole).abs().max().item() < 1e-4
 
 
@@ -135,13 +139,7 @@ def test_registered_local_cnns_tile_exactly(name, weights_root, set5_lr):
 # results record the tile size. The numbers stay close: check the size of the effect, both ways.
 @pytest.mark.parametrize("name", ["RLFN-ntire", "IMDN"])
 def test_registered_global_cnns_tile_approximately(name, weights_root, set5_lr):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model = registry.get(name).build_model(4, weights_dir=weights_root)
-    x = torch.from_numpy(set5_lr).permute(2, 0, 1)[None].float() / 255
-    with torch.inference_mode():
-        whole = model(x)
-        tiled, _ = tiled_forward(model, x, 4, 20, overlap=16)
+    whole, tiled = _whole_and_tiled(name, weights_root, set5_lr, tile=20, overlap=16)
     diff = (tiled - whole).abs()
     assert 1e-4 < diff.max().item() < 0.1  # not tile-exact ...
     assert diff.mean().item() < 5e-3  # ... but on average within about one grey level

@@ -13,7 +13,6 @@ import argparse
 
 import pandas as pd
 
-import registry
 from benchmark import results
 from benchmark.compare import attach_published
 
@@ -33,8 +32,6 @@ def main() -> None:
     print(f"| model | x | {' | '.join(sets)} |")
     print("|---|---|" + "---|" * len(sets))
     for (variant, scale), g in a.groupby(["variant", "scale"], sort=True):
-        card, _ = registry.resolve(variant)
-        known = {(p.dataset, p.scale) for p in card.published if p.known_issue}
         cells = []
         for d in sets:
             r = g[g["dataset"] == d]
@@ -42,7 +39,7 @@ def main() -> None:
                 cells.append("")
                 continue
             r = r.iloc[0]
-            star = "*" if (d, scale) in known and abs(r["d_psnr"]) > 0.03 else ""
+            star = "*" if r["pub_known_issue"] and abs(r["d_psnr"]) > 0.03 else ""
             ssim = "" if pd.isna(r["pub_ssim"]) else f"/{r['ssim']:.4f} vs {r['pub_ssim']:.4f}"
             cells.append(f"{r['psnr']:.2f} vs {r['pub_psnr']:.2f} ({r['d_psnr']:+.3f}){star}{ssim}")
         print(f"| {variant} | {scale} | {' | '.join(cells)} |")
