@@ -3,8 +3,8 @@
 These are the project's published product: the tests check that the tables read under the current
 schema, that the x4 bicubic track holds every registered checkpoint on the four redistributable sets
 (as the README says), that no stored row is an error row, and that every registered model has its
-efficiency row. ``srbench check`` (CI stage 3) re-evaluates the numbers themselves; ``srbench site
---check`` (CI stage 4) checks that site/ is up to date.
+efficiency row. The slow tests (the data stage, ``pytest -m slow``) re-evaluate the numbers with
+``srbench check`` on Set5 and Set14 at x4 and check that site/ is up to date with results/.
 """
 
 from __future__ import annotations
@@ -12,9 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 import registry
-from benchmark import results
+from benchmark import results, site
+from benchmark.cli import main
 from benchmark.protocol import PROTOCOL_VERSION
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,3 +68,22 @@ def test_site_is_rendered_from_them():
     index = ROOT / "site" / "index.html"
     assert index.is_file(), "site/ is not rendered: srbench site --results results --out site"
     assert "x4" in index.read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_regression_gate_holds_on_set5_and_set14_x4(data_root, weights_root, tmp_path):
+    """``srbench check --published --strict``: every checkpoint's Set5/Set14 x4 numbers in results/
+    reproduce here (0.005 dB / 0.0005 SSIM) and so do the papers' (0.03 dB, or a card's known issue)."""
+    res = CliRunner().invoke(main, [
+        "check", "--reference", str(RESULTS), "--datasets", "Set5,Set14", "--scale", "4", "--degradation", "bicubic",
+        "--published", "--strict", "--failures-only", "--data-root", str(data_root), "--weights-dir",
+        str(weights_root), "--cache-dir", str(tmp_path / "cache")])
+    assert res.exit_code == 0, res.output
+    n_rows = 2 * sum(len(c.variants(4)) for c in registry.cards() if 4 in c.scales and not c.architecture_only)
+    assert f"OK: {n_rows} reference row(s) reproduced" in res.output, res.output
+
+
+@pytest.mark.slow
+def test_site_is_up_to_date_with_results(data_root, weights_root):
+    """``srbench site --check``: a fresh render of results/ (visuals included) equals site/."""
+    assert site.check(RESULTS, ROOT / "site", data_root=data_root, weights_dir=weights_root) == []
