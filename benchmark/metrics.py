@@ -38,12 +38,16 @@ def y_channel(img: torch.Tensor, gray: bool = False, convention: str = "rgb") ->
     """(N, 3, H, W) uint8/float RGB in [0, 255] -> (N, H, W) float64 Y."""
     if convention not in GRAY_CONVENTIONS:
         raise ValueError(f"gray convention must be one of {GRAY_CONVENTIONS}, not {convention!r}")
-    x = _batched(img).to(torch.float64)
-    w = torch.tensor(Y_WEIGHTS, dtype=torch.float64, device=x.device)
+    x = _batched(img)
     if gray and convention == "y":
         # Full-range luma: the BasicSR weights rescaled to sum to 1 (65.481+128.553+24.966 = 219).
-        return torch.einsum("nchw,c->nhw", x, w * (255.0 / 219.0))
-    return Y_OFFSET + torch.einsum("nchw,c->nhw", x, w)
+        w, offset = [v * (255.0 / 219.0) for v in Y_WEIGHTS], 0.0
+    else:
+        w, offset = list(Y_WEIGHTS), Y_OFFSET
+    # Channel by channel in place: ~2x cheaper than an einsum over a float64 copy of all three.
+    y = x[:, 0].to(torch.float64).mul_(w[0])
+    y.add_(x[:, 1].to(torch.float64), alpha=w[1]).add_(x[:, 2].to(torch.float64), alpha=w[2])
+    return y.add_(offset) if offset else y
 
 
 def crop_border(y: torch.Tensor, border: int) -> torch.Tensor:
@@ -105,13 +109,23 @@ def ssim(a: torch.Tensor, b: torch.Tensor, strip: int = 32) -> torch.Tensor:
     h, w = a.shape[-2] - k + 1, a.shape[-1] - k + 1
     c1, c2 = (SSIM_K1 * DATA_RANGE) ** 2, (SSIM_K2 * DATA_RANGE) ** 2
     total = a.new_zeros(a.shape[:-2])
+    maps = a.new_empty((4,) + a.shape[:-2] + (strip + k - 1, a.shape[-1]))  # x, y, x^2 + y^2, xy
     for r0 in range(0, h, strip):
-        xa, xb = a[..., r0:min(h, r0 + strip) + k - 1, :], b[..., r0:min(h, r0 + strip) + k - 1, :]
-        mu_x, mu_y, f_sq, f_xy = _filter_valid(torch.stack([xa, xb, xa * xa + xb * xb, xa * xb]), g, strip=strip)
-        mxy, m_sq = mu_x * mu_y, mu_x**2 + mu_y**2
-        num = (2 * mxy + c1) * (2 * (f_xy - mxy) + c2)
-        den = (m_sq + c1) * ((f_sq - m_sq) + c2)
-        total += (num / den).sum(dim=(-2, -1))
+        n = min(h, r0 + strip) - r0 + k - 1
+        xa, xb, src = a[..., r0:r0 + n, :], b[..., r0:r0 + n, :], maps[..., :n, :]
+        src[0].copy_(xa)
+        src[1].copy_(xb)
+        torch.mul(xa, xa, out=src[2]).addcmul_(xb, xb)
+        torch.mul(xa, xb, out=src[3])
+        mu_x, mu_y, f_sq, f_xy = _filter_valid(src, g, strip=strip)
+        # num = (2 mu_x mu_y + c1)(2 cov + c2), den = (mu_x^2 + mu_y^2 + c1)(var_x + var_y + c2), in place
+        mxy = mu_x * mu_y
+        m_sq = torch.mul(mu_x, mu_x).addcmul_(mu_y, mu_y)
+        cov2 = f_xy.sub_(mxy).mul_(2).add_(c2)
+        var2 = f_sq.sub_(m_sq).add_(c2)
+        num = mxy.mul_(2).add_(c1).mul_(cov2)
+        den = m_sq.add_(c1).mul_(var2)
+        total += num.div_(den).sum(dim=(-2, -1))
     return total / (h * w)
 
 
