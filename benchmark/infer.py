@@ -46,9 +46,13 @@ def to_input(lr: np.ndarray, device: torch.device) -> torch.Tensor:
     return t.to(dtype=torch.float32).div_(255.0)
 
 
-def quantize(out: torch.Tensor) -> torch.Tensor:
-    """[0, 1] float -> uint8, clamped and rounded as when saved to PNG (PROTOCOL section 3)."""
-    return out.mul(255.0).clamp_(0, 255).round_().to(torch.uint8)
+def quantize(out: torch.Tensor, inplace: bool = False) -> torch.Tensor:
+    """[0, 1] float -> uint8, clamped and rounded as when saved to PNG (PROTOCOL section 3).
+
+    ``inplace`` scales ``out`` itself (a forward pass's fresh output) instead of allocating a second
+    float image of the SR size."""
+    scaled = out.mul_(255.0) if inplace else out.mul(255.0)
+    return scaled.clamp_(0, 255).round_().to(torch.uint8)
 
 
 def is_out_of_memory(e: BaseException) -> bool:
@@ -151,7 +155,7 @@ def super_resolve(model: torch.nn.Module, lr: np.ndarray, scale: int, device: to
             tile = first_tile(h, w)
         else:
             _check(out, want)
-            return Inference(quantize(out.float()), ms, 0)
+            return Inference(quantize(out.float(), inplace=True), ms, 0)
     while True:
         try:
             out, ms = tiled_forward(model, x, scale, tile, overlap)
@@ -165,4 +169,4 @@ def super_resolve(model: torch.nn.Module, lr: np.ndarray, scale: int, device: to
             tile = max(MIN_TILE, tile // 2)
             continue
         _check(out, want)
-        return Inference(quantize(out.float()), ms, tile)
+        return Inference(quantize(out.float(), inplace=True), ms, tile)
