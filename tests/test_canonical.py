@@ -4,8 +4,9 @@ These are the project's published product: the tests check that the tables read 
 schema, that the bicubic x2, x3 and x4 tracks hold every registered checkpoint on the four
 redistributable sets (as the README says), that every published number with a checkpoint is
 reproduced there (or carries its card's reason), that no stored row is an error row, and that every
-registered model has its efficiency row. The slow tests (the data stage, ``pytest -m slow``) re-evaluate the numbers with
-``srbench check`` on Set5 and Set14 at x4 and check that site/ is up to date with results/.
+registered model has its efficiency row. The slow tests (the data stage, ``pytest -m slow``)
+re-evaluate the numbers with ``srbench check`` on Set5 and Set14 at x4 and check that site/ is up to
+date with results/.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from _faulty_models import project_cards
 from click.testing import CliRunner
 
 import registry
@@ -27,11 +29,6 @@ from benchmark.protocol import PROTOCOL_VERSION
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "results"
 FOUR_SETS = {"Set5", "Set14", "B100", "Urban100"}
-
-
-def _project_cards():
-    """The project's registered models; not the stand-ins other tests register (tests/_faulty_models.py)."""
-    return [c for c in registry.cards() if getattr(c.build, "__module__", "").startswith("registry.")]
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +44,7 @@ def test_bicubic_track_is_complete(summary, scale):
     s = summary[(summary["scale"] == scale) & (summary["degradation"] == "bicubic") & (summary["gray"] == "rgb")
                 & (summary["protocol"] == PROTOCOL_VERSION)]
     have = {(r.variant, r.dataset) for r in s.itertuples()}
-    want = {(v, d) for c in _project_cards() if scale in c.scales and not c.architecture_only
+    want = {(v, d) for c in project_cards() if scale in c.scales and not c.architecture_only
             for v in c.variants(scale) for d in FOUR_SETS}
     assert not want - have, f"missing from results/ (x{scale} bicubic): {sorted(want - have)}"
 
@@ -97,7 +94,7 @@ def test_every_model_on_the_leaderboard_has_its_efficiency_row(scale):
     p = results.load(RESULTS, "profile", scale=scale)
     # the architecture-only Mamba models (MambaCSR, CU-Mamba) are left out: one forward pass at the
     # NTIRE 256x256 input takes over ten minutes on the 2-core CPU these results were made on
-    want = {c.name for c in _project_cards()
+    want = {c.name for c in project_cards()
             if scale in c.scales and not (c.architecture_only and c.kind == "mamba")}
     assert set(p["model"]) >= want, f"no x{scale} efficiency row: {sorted(want - set(p['model']))}"
     assert p["input_size"].nunique() == 1 and p["threads"].nunique() == 1, "one measuring protocol per track"
@@ -123,7 +120,7 @@ def test_regression_gate_holds_on_set5_and_set14_x4(data_root, weights_root, tmp
     # every stored row of the selection, in both gray conventions (the y rows: bicubic and FSRCNN)
     s = results.load(RESULTS, "summary")
     n_rows = int(((s["scale"] == 4) & (s["degradation"] == "bicubic") & s["dataset"].isin(["Set5", "Set14"])).sum())
-    assert n_rows >= 2 * sum(len(c.variants(4)) for c in _project_cards() if 4 in c.scales and not c.architecture_only)
+    assert n_rows >= 2 * sum(len(c.variants(4)) for c in project_cards() if 4 in c.scales and not c.architecture_only)
     assert f"OK: {n_rows} reference row(s) reproduced" in res.output, res.output
 
 
