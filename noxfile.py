@@ -20,14 +20,14 @@ def _install(session: nox.Session, extras: str = "test") -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """The README's test command: unit tests plus end-to-end tests on the data it finds."""
+    """The README test command's first stage: unit tests plus end-to-end tests on the data it finds."""
     _install(session)
     session.run("python", "-m", "pytest", *session.posargs)
 
 
 @nox.session
 def data(session: nox.Session) -> None:
-    """The data stage: slow end-to-end reproduction checks over the four test sets (CI runs it)."""
+    """The README test command's second stage: slow end-to-end checks over the four test sets."""
     _install(session)
     session.run("python", "-m", "pytest", "-m", "slow", *session.posargs)
 
