@@ -38,45 +38,43 @@ def summary():
     return s
 
 
+def _track(summary, scale, degradation):
+    """(variant, dataset) pairs stored for one rgb track of the current protocol."""
+    s = summary[(summary["scale"] == scale) & (summary["degradation"] == degradation)
+                & (summary["gray"] == "rgb") & (summary["protocol"] == PROTOCOL_VERSION)]
+    return {(r.variant, r.dataset) for r in s.itertuples()}
+
+
+def _checkpoints(scale):
+    """Every variant with a checkpoint at ``scale`` (and the bicubic baseline)."""
+    return {v for c in project_cards() if scale in c.scales and not c.architecture_only for v in c.variants(scale)}
+
+
 @pytest.mark.parametrize("scale", [2, 3, 4])
 def test_bicubic_track_is_complete(summary, scale):
     """Every registered checkpoint of the scale (and the bicubic baseline) on the four sets."""
-    s = summary[(summary["scale"] == scale) & (summary["degradation"] == "bicubic") & (summary["gray"] == "rgb")
-                & (summary["protocol"] == PROTOCOL_VERSION)]
-    have = {(r.variant, r.dataset) for r in s.itertuples()}
-    want = {(v, d) for c in project_cards() if scale in c.scales and not c.architecture_only
-            for v in c.variants(scale) for d in FOUR_SETS}
-    assert not want - have, f"missing from results/ (x{scale} bicubic): {sorted(want - have)}"
+    missing = {(v, d) for v in _checkpoints(scale) for d in FOUR_SETS} - _track(summary, scale, "bicubic")
+    assert not missing, f"missing from results/ (x{scale} bicubic): {sorted(missing)}"
 
 
 # (degradation, set) of the x4 JPEG tracks not measured yet, for CPU time (README "Not there yet").
 JPEG_NOT_YET = {("jpeg40", "Urban100")}
 
 
-def _jpeg_rows(summary, degradation):
-    s = summary[(summary["scale"] == 4) & (summary["degradation"] == degradation)
-                & (summary["gray"] == "rgb") & (summary["protocol"] == PROTOCOL_VERSION)]
-    return {(r.variant, r.dataset) for r in s.itertuples()}
-
-
-def _x4_checkpoints():
-    return {v for c in project_cards() if 4 in c.scales and not c.architecture_only for v in c.variants(4)}
-
-
 @pytest.mark.parametrize("quality", [10, 20, 30, 40])
 def test_jpeg_track_is_complete(summary, quality):
     """The x4 JPEG tracks (bicubic, then JPEG at quality q): every x4 checkpoint on the four sets."""
     deg = f"jpeg{quality}"
-    have = _jpeg_rows(summary, deg)
-    want = {(v, d) for v in _x4_checkpoints() for d in FOUR_SETS if (deg, d) not in JPEG_NOT_YET}
-    assert not want - have, f"missing from results/ (x4 {deg}): {sorted(want - have)}"
+    want = {(v, d) for v in _checkpoints(4) for d in FOUR_SETS if (deg, d) not in JPEG_NOT_YET}
+    missing = want - _track(summary, 4, deg)
+    assert not missing, f"missing from results/ (x4 {deg}): {sorted(missing)}"
 
 
 def test_jpeg_gaps_listed_are_still_gaps(summary):
     """A gap in JPEG_NOT_YET that has been filled must leave the list (and the README)."""
     for deg, dataset in sorted(JPEG_NOT_YET):
-        have = {v for v, d in _jpeg_rows(summary, deg) if d == dataset}
-        assert not _x4_checkpoints() <= have, f"{deg} on {dataset} is complete now: drop it from JPEG_NOT_YET"
+        have = {v for v, d in _track(summary, 4, deg) if d == dataset}
+        assert not _checkpoints(4) <= have, f"{deg} on {dataset} is complete now: drop it from JPEG_NOT_YET"
 
 
 def test_no_error_rows_and_sane_numbers(summary):
