@@ -236,6 +236,22 @@ def test_profile_only_results(tmp_path):
     assert (tmp_path / "s" / "models" / "imdn.html").is_file()
 
 
+def test_counts_only_row_says_it_was_not_timed(tmp_path):
+    """A --no-timing profile row shows its counts and says it has no runtime (not an empty cell)."""
+    from benchmark.profile import PROFILE_KEY
+    from tests.test_results import CPU, _profile_row
+
+    res = make_results(tmp_path / "r")
+    row = _profile_row("LMSWN", "LMSWN", 4, CPU, 372_680, 24.3e9, float("nan"), float("nan"), threads=1)
+    store.upsert(res, "profile", pd.DataFrame([{**row, "runs": 0}]), PROFILE_KEY)
+    site.render(res, tmp_path / "s", visuals=False)
+    page = (tmp_path / "s" / "models" / "lmswn.html").read_text()
+    eff = page.split('id="efficiency"', 1)[1].split('id="visual"', 1)[0]
+    assert eff.count("counts only: not timed") == 1  # the CPU row; the H100 row is timed
+    assert "0.373" in eff and "24.30" in eff  # its params [M] and FLOPs [G] are shown
+    assert "9.00" in eff  # the H100 row's runtime is still there
+
+
 @pytest.fixture
 def visual_env(tmp_path, monkeypatch):
     """The tiny model registered with its checkpoint, and a custom set holding the visual's image."""
