@@ -14,6 +14,9 @@ What is measured (PROTOCOL section 4; the FLOP rules are in :mod:`benchmark.flop
   ``warmup_stable`` records whether it converged; the NTIRE harness has none and its first run is
   10-20 % slower). Then ``repeats`` timed runs (by default as many as fit ``min_time_s`` = 10 s, at
   least ``min_repeats`` = 10, at most ``max_repeats``) give the median, p10 and p90 in milliseconds.
+  ``--warmup N --repeats M`` fix both counts instead (recorded in ``warmup_runs``/``runs``, with
+  ``warmup_stable`` false): for a model whose one CPU forward takes minutes, where the default's
+  at least 16 calls would take hours and a minutes-long call already averages the short-term noise.
   On a shared virtual machine the CPU's own speed drifts by 10-20 % over tens of seconds (seen with
   a bare convolution loop, and in the CPU time, which tracks the wall time): quote CPU figures with
   their p10/p90, and compare models measured in one session.
@@ -119,14 +122,20 @@ class RuntimeStats:
 
 def measure_runtime(fn: Callable[[], Any], device: torch.device | str, *, warmup_batch: int = 5,
                     warmup_tol: float = 0.03, warmup_max_s: float = 60.0, warmup_max_runs: int = 200,
-                    repeats: int | None = None, min_repeats: int = 10, max_repeats: int = 300,
-                    min_time_s: float = 10.0) -> RuntimeStats:
-    """Warm ``fn`` up until stable, then time it; see the module docstring."""
+                    warmup: int | None = None, repeats: int | None = None, min_repeats: int = 10,
+                    max_repeats: int = 300, min_time_s: float = 10.0) -> RuntimeStats:
+    """Warm ``fn`` up until stable (or for exactly ``warmup`` untimed calls, the first included), then
+    time it; see the module docstring."""
     timer = forward_timer(device)
     _, first = timer(fn)
     warm, prev, stable = 1, None, False
+    if warmup is not None:  # a fixed count, not checked for stability: warmup_stable stays False
+        if warmup < 1:
+            raise ValueError(f"warmup counts the first call and must be at least 1, not {warmup}")
+        fixed = [timer(fn)[1] for _ in range(warmup - 1)]
+        warm, prev = warmup, (statistics.median(fixed) if fixed else None)
     t0 = time.perf_counter()
-    while warm < warmup_max_runs:
+    while warmup is None and warm < warmup_max_runs:
         batch = [timer(fn)[1] for _ in range(warmup_batch)]
         warm += warmup_batch
         med = statistics.median(batch)
@@ -208,6 +217,7 @@ class ProfileOptions:
     timing: bool = True
     counts: bool = True  # params/FLOPs/activations/ptflops
     repeats: int | None = None
+    warmup: int | None = None  # untimed calls, the first included; None: until stable (warmup_tol)
     min_repeats: int = 10
     max_repeats: int = 300
     min_time_s: float = 10.0
@@ -311,7 +321,7 @@ def profile_one(spec: ModelSpec, opts: ProfileOptions) -> dict:
             torch.cuda.reset_peak_memory_stats(device)
         reset_ok = reset_peak_rss()
         with torch.inference_mode():
-            stats = measure_runtime(lambda: run_net(x), device, repeats=opts.repeats,
+            stats = measure_runtime(lambda: run_net(x), device, repeats=opts.repeats, warmup=opts.warmup,
                                     min_repeats=opts.min_repeats, max_repeats=opts.max_repeats,
                                     min_time_s=opts.min_time_s, warmup_batch=opts.warmup_batch,
                                     warmup_tol=opts.warmup_tol, warmup_max_s=opts.warmup_max_s)
@@ -546,13 +556,17 @@ def format_table(df: pd.DataFrame) -> str:
 @click.option("--weights-dir", type=click.Path(file_okay=False), default=None,
               help="checkpoints folder (weights are loaded when present; profiling does not need them)")
 @click.option("--size", default="256x256", show_default=True, help="LR input size HxW")
-@click.option("--repeats", type=int, default=None, help="timed runs (default: enough for ~10 s, 10-300)")
+@click.option("--repeats", type=click.IntRange(min=1), default=None,
+              help="timed runs (default: enough for ~10 s, 10-300)")
+@click.option("--warmup", type=click.IntRange(min=1), default=None,
+              help="untimed runs before timing, the first included (default: until two batches of 5 "
+                   "agree within 3 %, ~60 s at most); for models whose one forward takes minutes")
 @click.option("--no-timing", is_flag=True, help="counts only (params, FLOPs, activations)")
 @click.option("--timeout", "timeout_s", type=float, default=None,
               help="seconds per model before its measuring process is killed (default: no limit)")
 @click.option("--no-isolate", is_flag=True, help="measure in this process (CPU memory then not per model)")
 def profile_command(models, scale, device, precision, channels_last, compiled, threads, results_dir,
-                    weights_dir, size, repeats, no_timing, timeout_s, no_isolate) -> None:
+                    weights_dir, size, repeats, warmup, no_timing, timeout_s, no_isolate) -> None:
     """Params, FLOPs, activations, runtime and peak memory of models at one LR input (NTIRE ESR)."""
     from benchmark import store
     from benchmark.envinfo import resolve_device
@@ -578,7 +592,7 @@ def profile_command(models, scale, device, precision, channels_last, compiled, t
         threads = 1  # see the module docstring: stable across runs, comparable across machines
     opts = ProfileOptions(device=str(dev), precision=precision, channels_last=channels_last,
                           compiled=compiled, threads=threads, size=(h, w), timing=not no_timing,
-                          repeats=repeats)
+                          repeats=repeats, warmup=warmup)
     failed: list[str] = []
 
     def on_error(spec: ModelSpec, e: Exception) -> None:

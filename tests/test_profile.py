@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -97,6 +98,22 @@ def test_measure_runtime_stops_warmup_at_its_cap():
     assert st.runs == 2
 
 
+def test_measure_runtime_fixed_warmup_makes_exactly_that_many_untimed_calls():
+    calls = []
+
+    def fn():
+        calls.append(1)
+
+    st = measure_runtime(fn, "cpu", warmup=3, repeats=4)
+    assert len(calls) == 3 + 4  # the first call, two more warm-up calls, four timed
+    assert (st.warmup_runs, st.runs, st.warmup_stable) == (3, 4, False)  # a fixed count is not "stable"
+    calls.clear()
+    st = measure_runtime(fn, "cpu", warmup=1, repeats=2)
+    assert len(calls) == 1 + 2 and st.warmup_runs == 1
+    with pytest.raises(ValueError, match="at least 1"):
+        measure_runtime(fn, "cpu", warmup=0, repeats=1)
+
+
 def test_profile_one_row_has_the_columns_and_counts(tmp_path):
     opts = ProfileOptions(device="cpu", threads=1, **FAST)
     row = profile_one(ModelSpec("tiny", 1, builder=build_tiny), opts)
@@ -180,6 +197,24 @@ def test_cli_writes_parquet_and_prints_table(tmp_path):
     assert r["flops_uncounted"]  # RLFN's ESA has sigmoid/mul/add: named, never silently dropped
     for unit in ("Params[M]", "FLOPs[G]", "Acts[M]", "Time[ms]", "Mem[MiB]", "device cpu", "threads 1"):
         assert unit in res.output
+
+
+def test_cli_fixed_warmup_and_repeats_are_recorded(tmp_path):
+    res = CliRunner().invoke(profile_command, [
+        "--models", "FSRCNN", "--scale", "4", "--device", "cpu", "--size", "16x16", "--warmup", "2",
+        "--repeats", "3", "--results", str(tmp_path), "--no-isolate"])
+    assert res.exit_code == 0, res.output
+    r = pd.read_parquet(tmp_path / "profile.parquet").iloc[0]
+    assert (r["warmup_runs"], r["runs"], bool(r["warmup_stable"])) == (2, 3, False)
+    assert len(json.loads(r["runtime_all_ms"])) == 3
+
+
+@pytest.mark.parametrize("opt", ["--warmup", "--repeats"])
+def test_cli_rejects_a_count_below_one(tmp_path, opt):
+    res = CliRunner().invoke(profile_command, ["--models", "FSRCNN", "--scale", "4", "--device", "cpu",
+                                               opt, "0", "--results", str(tmp_path)])
+    assert res.exit_code == 2 and opt in res.output
+    assert not (tmp_path / "profile.parquet").exists()
 
 
 def test_cli_rejects_unsupported_scale(tmp_path):
