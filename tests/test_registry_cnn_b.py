@@ -265,10 +265,9 @@ def test_latticenet_sees_0_255(weights_root):
 
 @pytest.mark.weights
 @pytest.mark.parametrize("case", CHECKPOINTS, ids=_id)
-def test_golden_output(case, weights_root):
+def test_golden_output(case, weights_root, one_thread):
     name, variant, scale, _ = case
     model = registry.get(name).build_model(scale, variant, weights_dir=weights_root)
-    torch.set_num_threads(1)
     out = sr_uint8(model, golden_lr())
     assert out.shape == (32 * scale, 32 * scale, 3)
     check_golden(f"{variant or name}_x{scale}", out)
@@ -315,8 +314,7 @@ def _published(name: str, scale: int, dataset: str, source_has: str) -> tuple[fl
 @pytest.mark.data
 @pytest.mark.parametrize("name,scale,source", [("BSRN", 4, "LKDN"), ("PAN", 2, "test_PANx2"),
                                                ("PAN", 3, "test_PANx3"), ("PAN", 4, "test_PANx4")])
-def test_set5_reproduces_published(name, scale, source, weights_root, data_root):
-    torch.set_num_threads(1)
+def test_set5_reproduces_published(name, scale, source, weights_root, data_root, one_thread):
     model = registry.get(name).build_model(scale, weights_dir=weights_root)
     psnr, ssim = _set5_scores(model, scale, data_root)
     pub_psnr, pub_ssim = _published(name, scale, "Set5", source)
@@ -326,9 +324,8 @@ def test_set5_reproduces_published(name, scale, source, weights_root, data_root)
 @pytest.mark.slow
 @pytest.mark.weights
 @pytest.mark.data
-def test_latticenet_published_set5_needs_self_ensemble(weights_root, data_root):
+def test_latticenet_published_set5_needs_self_ensemble(weights_root, data_root, one_thread):
     """The card's explanation: one pass is ~0.12 dB short at x4; the x8 self-ensemble reproduces it."""
-    torch.set_num_threads(1)
     model = registry.get("LatticeNet").build_model(4, weights_dir=weights_root)
     pub_psnr, pub_ssim = _published("LatticeNet", 4, "Set5", "Omni-SR")
     single, _ = _set5_scores(model, 4, data_root)

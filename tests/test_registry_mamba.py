@@ -12,14 +12,8 @@ import torch
 import registry
 from tests._golden import check_golden, golden_lr, sr_uint8
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Many small ops: on a shared, busy CPU two OpenMP threads spin-wait and run ~10x slower than one."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+# many small ops: on a shared, busy CPU two OpenMP threads spin-wait and run ~10x slower than one
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 # --------------------------------------------------------------------------- parameter formulas
 

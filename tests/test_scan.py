@@ -11,14 +11,8 @@ import torch.nn.functional as F
 from registry.ops import scan as scan_mod
 from registry.ops.scan import SelectiveScanFn, selective_scan, selective_scan_torch
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Many small ops: on a shared, busy CPU two OpenMP threads spin-wait and run ~10x slower than one."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+# many small ops: on a shared, busy CPU two OpenMP threads spin-wait and run ~10x slower than one
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def recurrence(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False):
