@@ -252,6 +252,22 @@ def test_counts_only_row_says_it_was_not_timed(tmp_path):
     assert "9.00" in eff  # the H100 row's runtime is still there
 
 
+def test_efficiency_rows_say_how_many_runs_were_timed(tmp_path):
+    """The model page gives each timed row's run count and its warm-up count (e.g. a --warmup 1
+    --repeats 3 row of a model whose one CPU forward takes minutes)."""
+    from benchmark.profile import PROFILE_KEY
+    from tests.test_results import CPU, _profile_row
+
+    res = make_results(tmp_path / "r")
+    row = _profile_row("LMSWN", "LMSWN", 4, CPU, 372_680, 24.3e9, 378_000.0, 3300.0, threads=1)
+    store.upsert(res, "profile", pd.DataFrame([{**row, "runs": 3, "warmup_runs": 1, "warmup_stable": False}]),
+                 PROFILE_KEY)
+    site.render(res, tmp_path / "s", visuals=False)
+    eff = (tmp_path / "s" / "models" / "lmswn.html").read_text().split('id="efficiency"', 1)[1]
+    eff = eff.split('id="visual"', 1)[0]
+    assert "378000.00" in eff and "3 <small>after 1</small>" in eff
+
+
 @pytest.fixture
 def visual_env(tmp_path, monkeypatch):
     """The tiny model registered with its checkpoint, and a custom set holding the visual's image."""
