@@ -10,6 +10,11 @@ count) is timed for ``--ref-seconds``: it never changes, so when its median move
 not the model. The table gives each run's median/p10/p90, the spread of the medians
 ((max - min) / min, the figure issue #5's 5 % target is about), and the reference's spread.
 
+Each run also shows its CPU-time median (the process's user + kernel time per forward) and the
+machine's steal time over the whole bench (/proc/stat): when the CPU time moves with the wall time
+and steal is near zero, the run was not waiting for a core; the core itself ran slower (on a cloud VM,
+other tenants sharing its caches and memory bandwidth), and no measuring protocol can undo that.
+
 It prints; it never asserts. Other jobs on the machine inflate everything: quote it with the load.
 """
 
@@ -53,6 +58,15 @@ def reference_ms(seconds: float, threads: int, device: str) -> list[float]:
     return times
 
 
+def cpu_jiffies() -> tuple[int, int]:
+    """(steal, total) jiffies of all CPUs since boot, from /proc/stat; (0, 0) where it is missing."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    except (OSError, ValueError, IndexError):
+        return 0, 0
+    return (fields[7] if len(fields) > 7 else 0), sum(fields[:8])
+
+
 def spread(values: list[float]) -> float:
     return (max(values) - min(values)) / min(values)
 
@@ -70,6 +84,7 @@ def main() -> None:
     from benchmark import store
     from benchmark.envinfo import cpu_model
 
+    steal0, total0 = cpu_jiffies()
     refs = [statistics.median(reference_ms(args.ref_seconds, args.threads, args.device))]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -84,19 +99,22 @@ def main() -> None:
             wall = time.perf_counter() - t0
             row = store.read(out, "profile").iloc[0]
             rows.append((float(row["runtime_ms"]), float(row["runtime_p10_ms"]), float(row["runtime_p90_ms"]),
-                         int(row["runs"]), wall))
+                         int(row["runs"]), wall, float(row["runtime_cpu_time_ms"])))
             refs.append(statistics.median(reference_ms(args.ref_seconds, args.threads, args.device)))
 
     dev = "CUDA" if args.device == "cuda" else f"CPU: {cpu_model()}"
     print(f"{args.model} x{args.scale}, {dev}, {args.threads} thread(s), load average "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(f"  reference conv before: {refs[0]:8.2f} ms (median)")
-    for i, (med, p10, p90, runs, wall) in enumerate(rows):
-        print(f"  run {i + 1}: median {med:8.2f} ms  p10 {p10:8.2f}  p90 {p90:8.2f}  ({runs} timed runs, "
-              f"{wall:5.1f} s wall)   reference after: {refs[i + 1]:8.2f} ms")
+    steal1, total1 = cpu_jiffies()
+    for i, (med, p10, p90, runs, wall, cpu) in enumerate(rows):
+        print(f"  run {i + 1}: median {med:8.2f} ms  p10 {p10:8.2f}  p90 {p90:8.2f}  CPU time {cpu:8.2f} ms  "
+              f"({runs} timed runs, {wall:5.1f} s wall)   reference after: {refs[i + 1]:8.2f} ms")
     medians = [r[0] for r in rows]
     print(f"  spread of the medians (max - min) / min: {100 * spread(medians):5.1f} %")
     print(f"  spread of the reference medians:          {100 * spread(refs):5.1f} %")
+    if total1 > total0:
+        print(f"  steal time (all CPUs, whole bench):       {100 * (steal1 - steal0) / (total1 - total0):5.1f} %")
 
 
 if __name__ == "__main__":
