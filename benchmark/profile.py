@@ -134,17 +134,18 @@ def measure_runtime(fn: Callable[[], Any], device: torch.device | str, *, warmup
             raise ValueError(f"warmup counts the first call and must be at least 1, not {warmup}")
         fixed = [timer(fn)[1] for _ in range(warmup - 1)]
         warm, prev = warmup, (statistics.median(fixed) if fixed else None)
-    t0 = time.perf_counter()
-    while warmup is None and warm < warmup_max_runs:
-        batch = [timer(fn)[1] for _ in range(warmup_batch)]
-        warm += warmup_batch
-        med = statistics.median(batch)
-        if prev is not None and abs(med - prev) <= warmup_tol * prev:
-            stable = True
-            break
-        prev = med
-        if time.perf_counter() - t0 > warmup_max_s:
-            break
+    else:
+        t0 = time.perf_counter()
+        while warm < warmup_max_runs:
+            batch = [timer(fn)[1] for _ in range(warmup_batch)]
+            warm += warmup_batch
+            med = statistics.median(batch)
+            if prev is not None and abs(med - prev) <= warmup_tol * prev:
+                stable = True
+                break
+            prev = med
+            if time.perf_counter() - t0 > warmup_max_s:
+                break
     if repeats is None:
         est_ms = prev if prev is not None else first
         repeats = int(min(max_repeats, max(min_repeats, math.ceil(min_time_s * 1e3 / max(est_ms, 1e-3)))))
