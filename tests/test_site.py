@@ -268,6 +268,20 @@ def test_efficiency_rows_say_how_many_runs_were_timed(tmp_path):
     assert "378000.00" in eff and "3 <small>after 1</small>" in eff
 
 
+def test_flop_figure_names_the_ops_it_leaves_out(tmp_path):
+    """Uncounted ops are shown with the FLOP figure (its title), never silently dropped."""
+    from benchmark.profile import PROFILE_KEY
+    from tests.test_results import CPU, _profile_row
+
+    res = make_results(tmp_path / "r")
+    row = _profile_row("LMSWN", "LMSWN", 4, CPU, 372_680, 24.3e9, 9.0, 80.0, threads=1)
+    store.upsert(res, "profile", pd.DataFrame([{**row, "flops_uncounted": "aten::sigmoid x4, aten::mul x4"}]),
+                 PROFILE_KEY)
+    site.render(res, tmp_path / "s", visuals=False)
+    eff = (tmp_path / "s" / "models" / "lmswn.html").read_text().split('id="efficiency"', 1)[1]
+    assert 'title="not in FLOPs: aten::sigmoid x4, aten::mul x4">24.30</td>' in eff.split('id="visual"', 1)[0]
+
+
 @pytest.fixture
 def visual_env(tmp_path, monkeypatch):
     """The tiny model registered with its checkpoint, and a custom set holding the visual's image."""

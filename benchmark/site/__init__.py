@@ -304,7 +304,7 @@ def _model_context(model: str, card, summary: pd.DataFrame, images: pd.DataFrame
                                               "compiled", "input_size", "params", "flops", "activations",
                                               "num_conv", "runtime_ms", "runtime_p10_ms", "runtime_p90_ms",
                                               "memory_mb", "memory_kind", "torch_version", "measured_at",
-                                              "flops_uncounted", "runs", "warmup_runs", "warmup_stable")})
+                                              "flops_uncounted", "runs", "warmup_runs")})
     per_image = []
     im = images[images["model"] == model] if not images.empty else images
     if not im.empty:
