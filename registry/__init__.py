@@ -13,9 +13,9 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from registry.base import ModelCard, Paper, Published, SRModel, WeightFile
+from registry.base import ChallengeEntry, ModelCard, Paper, Published, SRModel, WeightFile
 
-__all__ = ["ModelCard", "Paper", "Published", "SRModel", "WeightFile", "register", "get", "names",
+__all__ = ["ChallengeEntry", "ModelCard", "Paper", "Published", "SRModel", "WeightFile", "register", "get", "names",
            "cards", "resolve", "UnknownModel"]
 
 _CARDS: dict[str, ModelCard] = {}

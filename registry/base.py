@@ -69,6 +69,19 @@ class Published:
 
 
 @dataclass(frozen=True)
+class ChallengeEntry:
+    """Where a checkpoint was submitted to a challenge (NTIRE ESR), for the challenge view."""
+
+    challenge: str  # e.g. "NTIRE 2025 ESR"
+    year: int
+    team: int  # the team number in the organizers' repository (models/teamNN_*.py)
+    team_name: str
+    solution: str  # the solution's own name (e.g. "ESPAN")
+    report: str  # factsheet / challenge report reference (URL or citation)
+    rank: int | None = None  # the organizers' final ranking, where published
+
+
+@dataclass(frozen=True)
 class ModelCard:
     name: str
     family: str
@@ -83,6 +96,7 @@ class ModelCard:
     input_range: float = 1.0  # for architecture-only cards; checkpoints carry their own
     notes: str = ""
     config: dict = field(default_factory=dict)  # the published configuration, shown on the card
+    challenge: ChallengeEntry | None = None  # set for challenge submissions (NTIRE ESR entries)
 
     def __post_init__(self):
         if self.kind not in KINDS:
