@@ -2,7 +2,7 @@
 
     SRBENCH_DATA=/path/to/datasets [SRBENCH_WEIGHTS=/path/to/weights] python benches/bench_dvmsr.py
 
-LR images are made with the protocol's MATLAB bicubic (``benchmark.imresize``) from the mod-cropped HR.
+LR images are made with the protocol's MATLAB bicubic (``protocol.imresize``) from the mod-cropped HR.
 Without SRBENCH_WEIGHTS the network keeps its random initialisation: the time does not depend on the
 weights.  The selective scan runs on srbench's torch path (``SRBENCH_SCAN=torch``).
 """
@@ -24,7 +24,7 @@ from PIL import Image
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import registry  # noqa: E402
-from benchmark.imresize import imresize_uint8  # noqa: E402
+from protocol.imresize import imresize_uint8  # noqa: E402
 
 
 def lr_image(path: Path, scale: int) -> torch.Tensor:

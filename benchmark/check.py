@@ -4,8 +4,9 @@
     srbench check --models IMDN,RLFN-ntire --datasets Set5,Set14 --scale 4
     srbench check --published                            # also: do the papers' numbers still reproduce?
 
-Each selected reference summary row (current protocol) is evaluated again through the runner
-(``benchmark.runner.plan``/``execute``) into a temporary results folder, and compared:
+Each selected reference summary row (current protocol) is evaluated again through the same path as
+``srbench run`` (:func:`registry.select.select`, :func:`benchmark.plan.plan`,
+:func:`benchmark.evaluate.execute`) into a temporary results folder, and compared:
 
 * with the reference: a PSNR that moved by more than 0.005 dB or an SSIM by more than 0.0005 fails;
 * with ``--published``: a published Y-channel PSNR (compared under its own gray convention, see
@@ -20,7 +21,6 @@ scale, reference, now and delta), 1 for bad input (one line).
 
 from __future__ import annotations
 
-import inspect
 import math
 import sys
 import tempfile
@@ -31,8 +31,13 @@ from pathlib import Path
 import click
 import pandas as pd
 
+import registry
+from benchmark import data as data_mod
 from benchmark import store
-from benchmark.protocol import PROTOCOL_VERSION
+from benchmark.fmt import num
+from benchmark.plan import PlanError
+from protocol import PROTOCOL_VERSION
+from registry.select import SelectionError, resolve_names, select
 
 __all__ = ["CheckReport", "run_check", "format_report", "check_command", "PSNR_TOL", "SSIM_TOL", "PUB_TOL"]
 
@@ -59,9 +64,6 @@ class CheckReport:
 
 def _select(ref: pd.DataFrame, models: str | None, datasets: Sequence[str] | None, scales: Sequence[int] | None,
             degradations: Sequence[str] | None, skipped: list[str]) -> pd.DataFrame:
-    import registry
-    from benchmark.runner import PlanError
-
     if "protocol" in ref.columns:
         other = ref[ref["protocol"] != PROTOCOL_VERSION]
         for proto, n in sorted(other.groupby("protocol").size().items()):
@@ -71,8 +73,8 @@ def _select(ref: pd.DataFrame, models: str | None, datasets: Sequence[str] | Non
         mask = pd.Series(False, index=ref.index)
         for name in [n.strip() for n in models.split(",") if n.strip()]:
             try:
-                card, variant = registry.resolve(name)
-            except registry.UnknownModel as e:
+                ((card, variant),) = resolve_names([name])
+            except SelectionError as e:
                 raise PlanError(str(e)) from None
             m = ref["model"].str.lower() == card.name.lower()
             if variant is not None:
@@ -102,40 +104,40 @@ def _select(ref: pd.DataFrame, models: str | None, datasets: Sequence[str] | Non
 
 
 def _available(ref: pd.DataFrame, data_root, weights_dir, explicit_datasets: bool, explicit_models: bool,
-               skipped: list[str]) -> pd.DataFrame:
-    """Drop the rows whose set or checkpoint is missing here (an error when named explicitly)."""
-    import registry
-    from benchmark import data as data_mod
-    from benchmark.runner import PlanError
-    from registry.weights import verify, weight_path
-
+               skipped: list[str]) -> tuple[pd.DataFrame, dict, dict]:
+    """Drop the rows whose set or checkpoint is missing here (an error when named explicitly); returns
+    the rows kept, their selections by (model, variant, scale) and their test sets by name."""
     keep = pd.Series(True, index=ref.index)
+    sets: dict[str, data_mod.Dataset] = {}
     for ds in sorted(ref["dataset"].unique()):
         try:
-            data_mod.load(ds, data_root)
+            sets[ds] = data_mod.load(ds, data_root)
         except data_mod.DataError as e:
             if explicit_datasets:
                 raise PlanError(str(e)) from None
             skipped.append(f"dataset {ds}: {e}; its {int((ref['dataset'] == ds).sum())} row(s) not checked")
             keep &= ref["dataset"] != ds
+    selections = {}
     for (model, variant, scale), _ in ref.groupby(["model", "variant", "scale"]):
         where = (ref["model"] == model) & (ref["variant"] == variant) & (ref["scale"] == scale)
         try:
-            card = registry.get(model)
-            wf = card.weight_file(int(scale), variant)
-        except (KeyError, ValueError, registry.UnknownModel) as e:
-            skipped.append(f"{variant} x{scale}: {str(e).strip(chr(39))}; not checked")
+            registry.resolve(variant)
+        except registry.UnknownModel as e:
+            chosen, why = [], [f"{variant} x{scale}: {e}"]  # a model this srbench no longer has
+        else:
+            try:  # strict=False: a missing checkpoint is skipped; an altered one is always an error
+                chosen, why = select([variant], [int(scale)], need_weights=True, weights_dir=weights_dir,
+                                     strict=explicit_models)
+            except SelectionError as e:
+                raise PlanError(str(e)) from None
+        chosen = [c for c in chosen if c.model == model]
+        if not chosen:
+            skipped += [m.removesuffix("; skipped") + "; not checked" for m in why] or \
+                [f"{variant} x{scale}: not registered here; not checked"]
             keep &= ~where
             continue
-        if wf is not None:
-            state = verify(wf, weights_dir)
-            if state != "ok":
-                msg = f"{variant} x{scale}: checkpoint {weight_path(wf, weights_dir)} is {state}"
-                if explicit_models or state == "altered":
-                    raise PlanError(msg)
-                skipped.append(msg + "; not checked")
-                keep &= ~where
-    return ref[keep]
+        selections[(model, variant, int(scale))] = chosen[0]
+    return ref[keep], selections, sets
 
 
 def run_check(reference: str | Path = "results", *, models: str | None = None, datasets: Sequence[str] | None = None,
@@ -144,9 +146,11 @@ def run_check(reference: str | Path = "results", *, models: str | None = None, d
               psnr_tol: float = PSNR_TOL, ssim_tol: float = SSIM_TOL, pub_tol: float = PUB_TOL,
               progress: Callable[[int], None] | None = None, log: Callable[[str], None] | None = None) -> CheckReport:
     """Re-evaluate the reference's rows (or the selected subset) and compare; see the module docstring."""
+    from benchmark.cards import load_cards
     from benchmark.compare import attach_published
     from benchmark.envinfo import resolve_device
-    from benchmark.runner import PlanError, RunOptions, execute, plan
+    from benchmark.evaluate import RunOptions, execute
+    from benchmark.plan import plan
 
     reference = Path(reference)
     if not reference.is_dir():
@@ -156,7 +160,8 @@ def run_check(reference: str | Path = "results", *, models: str | None = None, d
         raise PlanError(f"reference results {reference}: no summary.parquet rows to check")
     skipped: list[str] = []
     ref = _select(ref, models, datasets, scales, degradations, skipped)
-    ref = _available(ref, data_root, weights_dir, bool(datasets), bool(models and models.lower() != "all"), skipped)
+    ref, selections, sets = _available(ref, data_root, weights_dir, bool(datasets),
+                                       bool(models and models.lower() != "all"), skipped)
     if ref.empty:
         return CheckReport(pd.DataFrame(), skipped, strict)
     try:
@@ -170,18 +175,20 @@ def run_check(reference: str | Path = "results", *, models: str | None = None, d
     ref = ref.drop_duplicates(ITEM_KEY, keep="last")
     wanted = {tuple(r) for r in ref[ITEM_KEY].astype(str).itertuples(index=False)}
     now_parts = []
+    cards: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="srbench-check-") as tmp:
         for (gray, scale, deg), g in ref.groupby(["gray", "scale", "degradation"]):
-            p = plan(",".join(sorted(g["variant"].unique())), ",".join(sorted(g["dataset"].unique())), [int(scale)],
-                     [deg], gray, data_root, weights_dir)
+            pairs = sorted(set(zip(g["model"], g["variant"], strict=True)))
+            chosen = [selections[(m, v, int(scale))] for m, v in pairs]
+            p = plan(chosen, [sets[d] for d in sorted(g["dataset"].unique())], [deg], gray)
             p.items = [i for i in p.items if (i.model, i.variant, i.dataset, i.degradation, str(i.scale), i.gray)
                        in wanted]
             if not p.items:
                 continue
             opts = RunOptions(Path(tmp), dev, weights_dir, cache_dir,
                               argv={"check": str(reference), "scale": int(scale), "degradation": deg, "gray": gray})
-            kwargs = {"log": log} if log is not None and "log" in inspect.signature(execute).parameters else {}
-            now_parts.append(execute(p, opts, progress, **kwargs))
+            now_parts.append(execute(p, opts, progress, log))
+        cards = load_cards(tmp)
     now = pd.concat([n for n in now_parts if not n.empty], ignore_index=True) if now_parts else pd.DataFrame()
 
     rows = []
@@ -208,8 +215,7 @@ def run_check(reference: str | Path = "results", *, models: str | None = None, d
                      "ref_ssim": float(r["ssim"]), "now_ssim": float(n["ssim"]), "d_ssim": ds,
                      "status": "FAIL" if moved or failed_now else "ok", "note": "; ".join(note)})
     if published and not now.empty:
-        ap = attach_published(now[now.get("status", pd.Series("ok", index=now.index)).fillna("ok") == "ok"]
-                              if "status" in now.columns else now)
+        ap = attach_published(now[now["status"].fillna("ok") == "ok"], cards)
         for _, a in ap.sort_values(ITEM_KEY).iterrows():
             if pd.isna(a["pub_psnr"]):
                 continue
@@ -225,9 +231,7 @@ def run_check(reference: str | Path = "results", *, models: str | None = None, d
 
 
 def _f(x, digits: int, signed: bool = False) -> str:
-    if x is None or pd.isna(x):
-        return "-"
-    return f"{x:+.{digits}f}" if signed else f"{x:.{digits}f}"
+    return num(x, digits, signed=signed, empty="-")
 
 
 def format_report(rep: CheckReport, only_failures: bool = False) -> str:
@@ -292,7 +296,6 @@ def _list(value: str | None) -> list[str] | None:
 def check_command(reference, published, models, datasets, scales, degradations, data_root, weights_dir, cache_dir,
                   device, strict, failures_only) -> None:
     """Re-evaluate the reference results and fail when a number moved (the regression gate)."""
-    from benchmark.runner import PlanError
 
     try:
         scale_list = [int(s) for s in _list(scales) or []] or None

@@ -4,34 +4,34 @@ A published number is compared only under the convention its source used: Y-chan
 (``metric == 'y'``) against our Y PSNR, and only when the source's gray convention matches the run's
 or the set has no single-channel image (then the two conventions give identical numbers).
 NTIRE RGB-protocol rows are never compared with Y numbers.
+
+The published numbers come from the card snapshots stored with the results (:mod:`benchmark.cards`),
+so a comparison needs only the results folder.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
-import registry
-
 # Sets whose images include a single-channel one (Set14 bridge): here the gray convention matters.
 SETS_WITH_GRAY = {"Set14"}
 
 
-def published_table() -> pd.DataFrame:
-    """Every published number on every card, one row each."""
+PUBLISHED_COLUMNS = ["model", "variant", "dataset", "scale", "degradation", "metric", "gray", "psnr", "ssim",
+                     "source", "notes", "known_issue"]
+
+
+def published_table(cards: dict[str, dict]) -> pd.DataFrame:
+    """Every published number on every card record (:func:`benchmark.cards.load_cards`), one row each."""
     rows = []
-    for card in registry.cards():
-        for p in card.published:
-            rows.append({
-                "model": card.name, "variant": p.variant or card.name, "dataset": p.dataset,
-                "scale": p.scale, "degradation": p.degradation, "metric": p.metric, "gray": p.gray,
-                "psnr": p.psnr, "ssim": p.ssim, "source": p.source, "notes": p.notes,
-                "known_issue": p.known_issue,
-            })
-    return pd.DataFrame(rows, columns=["model", "variant", "dataset", "scale", "degradation", "metric",
-                                       "gray", "psnr", "ssim", "source", "notes", "known_issue"])
+    for name, card in cards.items():
+        for p in card["published"]:
+            rows.append({**{k: p.get(k) for k in PUBLISHED_COLUMNS if k in p}, "model": name,
+                         "variant": p.get("variant") or name})
+    return pd.DataFrame(rows, columns=PUBLISHED_COLUMNS)
 
 
-def attach_published(summary: pd.DataFrame) -> pd.DataFrame:
+def attach_published(summary: pd.DataFrame, cards: dict[str, dict]) -> pd.DataFrame:
     """``summary`` plus ``pub_psnr``, ``pub_ssim``, ``pub_source``, ``pub_known_issue`` (the card's reason
     why that number is known not to reproduce, or ''), ``d_psnr``, ``d_ssim``.
 
@@ -39,7 +39,7 @@ def attach_published(summary: pd.DataFrame) -> pd.DataFrame:
     first one on the card is used.
     """
     out = summary.copy()
-    pub = published_table()
+    pub = published_table(cards)
     pub = pub[pub["metric"] == "y"]
     cols = {"pub_psnr": [], "pub_ssim": [], "pub_source": [], "pub_known_issue": []}
     for _, r in out.iterrows():

@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from PIL import Image, features
 
-from benchmark.imresize import imresize_uint8
-from benchmark.protocol import PROTOCOL_VERSION
+from protocol import PROTOCOL_VERSION
+from protocol.imresize import imresize_uint8
 
 STANDARD_DEGRADATIONS = ("bicubic", "jpeg10", "jpeg20", "jpeg30", "jpeg40")
 CACHE_ENV = "SRBENCH_CACHE"

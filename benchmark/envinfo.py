@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 import benchmark
-from benchmark.protocol import PROTOCOL_VERSION
+from protocol import PROTOCOL_VERSION
 
 
 @lru_cache(maxsize=1)

@@ -1,19 +1,22 @@
-"""Where work items run: in the driver, in a supervised child process, or as Ray tasks.
+"""Where tasks run: in the driver, in a supervised child process, or as Ray tasks.
 
-An executor runs ``runner.run_task(task)`` (a generator of events: ``ready`` once the model is built,
-one ``row`` per image, ``done`` at the end, or ``failed`` when the model cannot be built) somewhere and
-hands the events back to the driver, which alone journals and stores them. It never writes a file.
+An executor runs ``fn(task)`` for the task function it is handed (a module-level generator of events,
+e.g. :func:`benchmark.worker.run_eval_task` or :func:`benchmark.profile.run_profile_task`: ``ready``,
+``row`` events, ``done`` at the end, or ``failed``) somewhere and hands the events back to the driver,
+which alone journals and stores them. It never writes a file and knows no task kind.
 
 - ``InlineExecutor``: in the driver's process, one item at a time. No timeout can interrupt a forward
   pass running in the caller's own thread, so it is used only without ``--timeout``.
 - ``ProcessExecutor``: one spawned child process (not forked: neither CUDA nor the OpenMP thread pool
   survives a fork, a forked child hangs in its first parallel region). The driver waits on the pipe
-  with the timeout; a hung or crashed child is killed and a fresh one takes the next item. A model
-  registered outside ``registry/`` reaches the child by its module's name (``ItemTask.modules``).
+  with the timeout; a hung or crashed child is killed and a fresh one takes the next task. With
+  ``fresh=True`` every task gets a new child (profiling: each model's peak memory is its own). A model
+  registered outside ``registry/`` reaches the child by its module's name (the task's ``modules``).
 - ``RayExecutor``: every item is a Ray generator task (``num_gpus=1`` when the cluster has GPUs) that
-  streams its events back; a hung task is cancelled with ``ray.cancel(force=True)``.
+  streams its events back; a hung task is cancelled with ``ray.cancel(force=True)``; ``fresh=True``
+  gives every task a new worker process (``max_calls=1``).
 
-The interface: ``capacity`` (items in flight at once), ``submit(tid, task)``, ``poll(timeout)`` ->
+The interface: ``capacity`` (tasks in flight at once), ``submit(tid, fn, task)``, ``poll(timeout)`` ->
 ``(tid, event)`` or ``None`` when nothing came within ``timeout`` seconds, ``cancel(tid)``, ``close()``.
 """
 
@@ -43,21 +46,19 @@ class InlineExecutor:
     capacity = 1
 
     def __init__(self):
-        self._queue: deque[tuple[int, object]] = deque()
+        self._queue: deque[tuple[int, object, object]] = deque()
         self._current: tuple[int, Iterator[dict]] | None = None
 
-    def submit(self, tid: int, task) -> None:
-        self._queue.append((tid, task))
+    def submit(self, tid: int, fn, task) -> None:
+        self._queue.append((tid, fn, task))
 
     def poll(self, timeout: float | None = None) -> tuple[int, dict] | None:
-        from benchmark.runner import run_task
-
         while True:
             if self._current is None:
                 if not self._queue:
                     return None
-                tid, task = self._queue.popleft()
-                self._current = (tid, run_task(task))
+                tid, fn, task = self._queue.popleft()
+                self._current = (tid, fn(task))
             tid, gen = self._current
             try:
                 return tid, next(gen)
@@ -68,23 +69,30 @@ class InlineExecutor:
         if self._current and self._current[0] == tid:
             self._current[1].close()
             self._current = None
-        self._queue = deque((t, k) for t, k in self._queue if t != tid)
+        self._queue = deque(q for q in self._queue if q[0] != tid)
 
     def close(self) -> None:
-        from benchmark.runner import release_models
-
         if self._current:
             self._current[1].close()
         self._current = None
-        release_models()
+
+
+def _die_with_parent() -> None:
+    """Linux: the child is killed when the driver dies, even by SIGKILL (no orphan keeps measuring)."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def _worker_main(conn) -> None:
     """The child process: run tasks from the pipe, send their events back."""
     import signal
 
-    from benchmark.runner import run_task
-
+    _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle; it kills us
 
     while True:
@@ -94,9 +102,9 @@ def _worker_main(conn) -> None:
             return
         if msg is None:
             return
-        tid, task = msg
+        tid, fn, task = msg
         try:
-            for ev in run_task(task):
+            for ev in fn(task):
                 conn.send((tid, ev))
         except (BrokenPipeError, EOFError, OSError):
             return  # the driver is gone
@@ -109,7 +117,8 @@ class ProcessExecutor:
 
     capacity = 1
 
-    def __init__(self):
+    def __init__(self, fresh: bool = False):
+        self.fresh = fresh
         self._ctx = mp.get_context("spawn")
         self._proc = None
         self._conn = None
@@ -122,14 +131,16 @@ class ProcessExecutor:
         child.close()
         self._conn = parent
 
-    def submit(self, tid: int, task) -> None:
+    def submit(self, tid: int, fn, task) -> None:
         if self._current is not None:
             raise RuntimeError("ProcessExecutor runs one task at a time")
+        if self._proc is not None and self.fresh:
+            self._retire()
         if self._proc is None or not self._proc.is_alive():
             self._stop(kill=True)
             self._start()
         self._current = tid
-        self._conn.send((tid, task))
+        self._conn.send((tid, fn, task))
 
     def poll(self, timeout: float | None = None) -> tuple[int, dict] | None:
         if self._current is None:
@@ -168,7 +179,8 @@ class ProcessExecutor:
             self._conn.close()
         self._proc = self._conn = None
 
-    def close(self) -> None:
+    def _retire(self) -> None:
+        """Ask an idle child to exit, then make sure it did."""
         if self._proc is not None and self._proc.is_alive() and self._current is None:
             try:
                 self._conn.send(None)
@@ -176,14 +188,15 @@ class ProcessExecutor:
             except (BrokenPipeError, OSError):
                 pass
         self._stop(kill=True)
+
+    def close(self) -> None:
+        self._retire()
         self._current = None
 
 
-def _ray_task(task) -> Iterator[dict]:
-    """The Ray generator task: stream the item's events back to the driver."""
-    from benchmark.runner import run_task
-
-    yield from run_task(task)
+def _ray_task(fn, task) -> Iterator[dict]:
+    """The Ray generator task: stream the task's events back to the driver."""
+    yield from fn(task)
 
 
 class RayExecutor:
@@ -191,7 +204,8 @@ class RayExecutor:
 
     capacity = 1 << 30  # Ray queues what the cluster cannot run yet
 
-    def __init__(self, address: str | None = None, device: str = "auto", threads: int | None = None):
+    def __init__(self, address: str | None = None, device: str = "auto", threads: int | None = None,
+                 fresh: bool = False):
         try:
             import ray
         except ImportError:
@@ -214,13 +228,15 @@ class RayExecutor:
         self.use_gpu = gpus > 0 and device in ("auto", "cuda")
         self.device = "cuda" if self.use_gpu else "cpu"
         opts = {"num_cpus": threads or 1, "max_retries": 0, "num_returns": "streaming"}
+        if fresh:
+            opts["max_calls"] = 1
         if self.use_gpu:
             opts["num_gpus"] = 1
         self._remote = ray.remote(_ray_task).options(**opts)
         self._gens: dict = {}  # generator -> tid
 
-    def submit(self, tid: int, task) -> None:
-        self._gens[self._remote.remote(task)] = tid
+    def submit(self, tid: int, fn, task) -> None:
+        self._gens[self._remote.remote(fn, task)] = tid
 
     def poll(self, timeout: float | None = None) -> tuple[int, dict] | None:
         ray = self._ray
@@ -263,14 +279,15 @@ class RayExecutor:
 
 
 def make_executor(kind: str, timeout: float | None, device, address: str | None = None,
-                  threads: int | None = None):
-    """The executor for ``--executor``: 'local' (inline, or a child process under --timeout) or 'ray'."""
+                  threads: int | None = None, isolate: bool = False):
+    """The executor for ``--executor``: 'local' (inline, or a child process under --timeout or
+    ``isolate``, then a fresh one per task) or 'ray' (a fresh worker per task with ``isolate``)."""
     if kind == "ray":
-        return RayExecutor(address, str(getattr(device, "type", device)), threads)
+        return RayExecutor(address, str(getattr(device, "type", device)), threads, fresh=isolate)
     if kind != "local":
         raise ExecutorError(f"--executor {kind!r}: use local or ray")
-    if timeout:
-        return ProcessExecutor()
+    if timeout or isolate:
+        return ProcessExecutor(fresh=isolate)
     return InlineExecutor()
 
 

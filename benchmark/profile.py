@@ -34,177 +34,31 @@ What is measured (PROTOCOL section 4; the FLOP rules are in :mod:`benchmark.flop
   options recorded with every row; FLOPs, activations and params are always counted in fp32 on
   the CPU (they do not depend on either).
 
-The harness's per-image timing helper is :func:`forward_timer`.
+The instruments are in :mod:`benchmark.timing`; running many models (resume, ``--timeout``, Ray, the
+table and the command) is :mod:`benchmark.profile_run`. :func:`run_profile_task` is the task function
+the executors run: one model x scale x device x precision, one ``row`` event.
 """
 
 from __future__ import annotations
 
 import json
-import math
-import multiprocessing as mp
-import os
-import re
-import statistics
-import time
-import traceback
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
 
-import click
-import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
-T = TypeVar("T")
+import registry
+from benchmark.envinfo import environment
+from benchmark.flops import bare_network, count_flops, count_ptflops
+from benchmark.timing import measure_runtime, peak_rss_mb, reset_peak_rss, rss_mb
+from benchmark.worker import describe, import_modules
+from protocol import PROTOCOL_VERSION
+from registry.weights import weight_path
 
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-PROFILE_KEY = ["model", "variant", "scale", "device", "device_name", "precision", "threads",
-               "channels_last", "compiled", "input_size", "protocol"]
-
-__all__ = ["ForwardTimer", "forward_timer", "RuntimeStats", "measure_runtime", "ProfileOptions",
-           "profile_one", "profile_isolated", "profile_models", "write_profile", "profile_command",
-           "PROFILE_KEY", "rss_mb", "peak_rss_mb", "reset_peak_rss"]
-
-
-# ---------------------------------------------------------------------------------------------
-# timing
-
-
-class ForwardTimer:
-    """Times one call: CUDA events on a GPU device, ``perf_counter_ns`` otherwise.
-
-    >>> timer = forward_timer("cpu")
-    >>> out, ms = timer(model, x)     # out = model(x); ms = the forward's milliseconds
-    """
-
-    def __init__(self, device: torch.device | str):
-        self.device = torch.device(device)
-        self.cuda = self.device.type == "cuda"
-
-    def __call__(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> tuple[T, float]:
-        if self.cuda:
-            start = torch.cuda.Event(enable_timing=True)
-            end = torch.cuda.Event(enable_timing=True)
-            start.record()
-            out = fn(*args, **kwargs)
-            end.record()
-            end.synchronize()
-            return out, float(start.elapsed_time(end))
-        t0 = time.perf_counter_ns()
-        out = fn(*args, **kwargs)
-        return out, (time.perf_counter_ns() - t0) / 1e6
-
-
-def forward_timer(device: torch.device | str) -> ForwardTimer:
-    """A timer for ``device``: ``timer(fn, *args) -> (fn(*args), milliseconds)``."""
-    return ForwardTimer(device)
-
-
-@dataclass
-class RuntimeStats:
-    median_ms: float
-    p10_ms: float
-    p90_ms: float
-    mean_ms: float
-    runs: int
-    warmup_runs: int
-    warmup_stable: bool
-    first_ms: float  # the very first call (what a harness without warm-up sees, compile included)
-    times_ms: list[float] = field(default_factory=list, repr=False)
-    # CPU only: the process's CPU time per timed run (all threads summed), median. Unlike wall time it
-    # hardly moves when other processes compete for the cores, so it shows whether a slow wall-clock
-    # figure is the model or a busy machine.
-    cpu_time_median_ms: float = float("nan")
-
-
-def measure_runtime(fn: Callable[[], Any], device: torch.device | str, *, warmup_batch: int = 5,
-                    warmup_tol: float = 0.03, warmup_max_s: float = 60.0, warmup_max_runs: int = 200,
-                    warmup: int | None = None, repeats: int | None = None, min_repeats: int = 10,
-                    max_repeats: int = 300, min_time_s: float = 10.0) -> RuntimeStats:
-    """Warm ``fn`` up until stable (or for exactly ``warmup`` untimed calls, the first included), then
-    time it; see the module docstring."""
-    timer = forward_timer(device)
-    _, first = timer(fn)
-    warm, prev, stable = 1, None, False
-    if warmup is not None:  # a fixed count, not checked for stability: warmup_stable stays False
-        if warmup < 1:
-            raise ValueError(f"warmup counts the first call and must be at least 1, not {warmup}")
-        fixed = [timer(fn)[1] for _ in range(warmup - 1)]
-        warm, prev = warmup, (statistics.median(fixed) if fixed else None)
-    else:
-        t0 = time.perf_counter()
-        while warm < warmup_max_runs:
-            batch = [timer(fn)[1] for _ in range(warmup_batch)]
-            warm += warmup_batch
-            med = statistics.median(batch)
-            if prev is not None and abs(med - prev) <= warmup_tol * prev:
-                stable = True
-                break
-            prev = med
-            if time.perf_counter() - t0 > warmup_max_s:
-                break
-    if repeats is None:
-        est_ms = prev if prev is not None else first
-        repeats = int(min(max_repeats, max(min_repeats, math.ceil(min_time_s * 1e3 / max(est_ms, 1e-3)))))
-    times, cpu = [], []
-    for _ in range(max(1, repeats)):
-        c0 = time.process_time_ns()
-        times.append(timer(fn)[1])
-        cpu.append((time.process_time_ns() - c0) / 1e6)
-    arr = np.asarray(times)
-    return RuntimeStats(median_ms=float(np.median(arr)), p10_ms=float(np.percentile(arr, 10)),
-                        p90_ms=float(np.percentile(arr, 90)), mean_ms=float(arr.mean()), runs=len(times),
-                        warmup_runs=warm, warmup_stable=stable, first_ms=float(first), times_ms=times,
-                        cpu_time_median_ms=float("nan") if timer.cuda else float(np.median(cpu)))
-
-
-# ---------------------------------------------------------------------------------------------
-# CPU memory (Linux /proc)
-
-
-def _status_kb(field_name: str) -> int | None:
-    try:
-        m = re.search(rf"^{field_name}:\s+(\d+) kB", Path("/proc/self/status").read_text(), re.M)
-    except OSError:
-        return None
-    return int(m.group(1)) if m else None
-
-
-def rss_mb() -> float:
-    """This process's resident memory now, MiB."""
-    kb = _status_kb("VmRSS")
-    if kb is None:
-        import resource
-
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # best effort off Linux
-    return kb / 1024
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident memory (VmHWM, else ru_maxrss), MiB."""
-    kb = _status_kb("VmHWM")
-    if kb is None:
-        import resource
-
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return kb / 1024
-
-
-def reset_peak_rss() -> bool:
-    """Reset the kernel's peak-RSS mark to the current RSS (Linux >= 4.0); False if not possible."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
-# ---------------------------------------------------------------------------------------------
-# one model
 
 
 @dataclass
@@ -237,6 +91,7 @@ class ModelSpec:
     variant: str | None = None
     weights_dir: str | None = None
     builder: Callable[[], nn.Module] | None = None
+    modules: tuple[str, ...] = ()  # modules to import first: they register models from outside registry/
 
 
 def _build(spec: ModelSpec) -> tuple[nn.Module, dict]:
@@ -245,9 +100,7 @@ def _build(spec: ModelSpec) -> tuple[nn.Module, dict]:
         m = spec.builder()
         return m, {"model": spec.name, "variant": spec.variant or spec.name, "pretrained": False,
                    "weights_sha256": "", "kind": "custom"}
-    import registry
-    from registry.weights import weight_path
-
+    import_modules(spec.modules)
     card, variant = registry.resolve(spec.name)
     variant = spec.variant or variant
     wf = card.weight_file(spec.scale, variant)
@@ -258,8 +111,6 @@ def _build(spec: ModelSpec) -> tuple[nn.Module, dict]:
 
 
 def _counts(spec: ModelSpec, size: tuple[int, int]) -> dict:
-    from benchmark.flops import bare_network, count_flops, count_ptflops
-
     model, _ = _build(spec)
     net, ch = bare_network(model)
     rep = count_flops(net, size, channels=ch)
@@ -285,12 +136,8 @@ def profile_one(spec: ModelSpec, opts: ProfileOptions) -> dict:
     """Profile one model in this process; returns one result row (a flat dict).
 
     Call it in a fresh process for a CPU memory figure that belongs to this model alone
-    (:func:`profile_isolated` does).
+    (:func:`profile_isolated` and ``srbench profile`` do).
     """
-    from benchmark.envinfo import environment
-    from benchmark.flops import bare_network
-    from benchmark.protocol import PROTOCOL_VERSION
-
     if opts.precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {opts.precision!r}")
     if opts.threads:
@@ -390,229 +237,27 @@ def _scan_backend(device: torch.device) -> str:
         return f"error: {e}"[:80]
 
 
-def _die_with_parent() -> None:
-    try:
-        import ctypes
-        import signal
+@dataclass(frozen=True)
+class ProfileTask:
+    """One model x scale x device x precision to measure: plain, picklable values."""
 
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
+    spec: ModelSpec
+    opts: ProfileOptions
 
 
-def _child(spec: ModelSpec, opts: ProfileOptions, conn) -> None:
-    _die_with_parent()
-    try:
-        if opts.threads:  # before anything spins up a thread pool
-            torch.set_num_threads(int(opts.threads))
-        conn.send(("ok", profile_one(spec, opts)))
-    except BaseException as e:  # noqa: BLE001 - everything goes back to the parent
-        conn.send(("error", f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=8)}"))
-    finally:
-        conn.close()
+def run_profile_task(task: ProfileTask) -> Iterator[dict]:
+    """The executors' task function: ``ready``, then one ``row`` (the profile row, or an error row), ``done``.
 
-
-class ProfileError(RuntimeError):
-    pass
-
-
-def profile_isolated(spec: ModelSpec, opts: ProfileOptions, timeout_s: float | None = None) -> dict:
-    """:func:`profile_one` in a fresh spawned child process (so its peak memory is its own).
-
-    The child dies with its parent (Linux ``PR_SET_PDEATHSIG``) and is killed on a timeout or an
-    interrupt, so no measuring process outlives the command.
+    ``ready`` comes first so that a ``--timeout`` counts the build and the measurement, not the
+    start of a worker process.
     """
-    ctx = mp.get_context("spawn")
-    parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(spec, opts, child), daemon=True)
-    proc.start()
-    child.close()
+    yield {"event": "ready"}
+    threads = torch.get_num_threads()
     try:
-        if not parent.poll(timeout_s):
-            raise ProfileError(f"{spec.name} x{spec.scale}: no result after {timeout_s:.0f} s (killed)")
-        status, payload = parent.recv()
-    except EOFError:
-        proc.join(5)
-        raise ProfileError(f"{spec.name} x{spec.scale}: the measuring process died "
-                           f"(exit code {proc.exitcode})") from None
-    except BaseException:
-        _stop(proc, grace_s=2)
-        raise
+        row = {**profile_one(task.spec, task.opts), "status": "ok", "error": ""}
+    except Exception as e:
+        row = {"status": "error", "error": describe(e)}
     finally:
-        parent.close()
-    _stop(proc, grace_s=30)
-    if status != "ok":
-        raise ProfileError(f"{spec.name} x{spec.scale}: {payload}")
-    return payload
-
-
-def _stop(proc, grace_s: float) -> None:
-    proc.join(grace_s)
-    if proc.is_alive():
-        proc.terminate()
-        proc.join(5)
-    if proc.is_alive():
-        proc.kill()
-        proc.join()
-
-
-def profile_models(specs: Sequence[ModelSpec], opts: ProfileOptions, isolate: bool = True,
-                   on_error: Callable[[ModelSpec, Exception], None] | None = None,
-                   on_row: Callable[[dict], None] | None = None,
-                   timeout_s: float | None = None) -> pd.DataFrame:
-    """Profile each spec (in its own child process when ``isolate``); failed ones go to ``on_error``."""
-    rows = []
-    for spec in specs:
-        try:
-            row = profile_isolated(spec, opts, timeout_s) if isolate else profile_one(spec, opts)
-        except Exception as e:  # noqa: BLE001
-            if on_error is None:
-                raise
-            on_error(spec, e)
-            continue
-        rows.append(row)
-        if on_row is not None:
-            on_row(row)
-    return pd.DataFrame(rows)
-
-
-def write_profile(results_dir: str | Path, df: pd.DataFrame) -> Path:
-    """Upsert rows into ``<results>/profile.parquet`` (keyed by :data:`PROFILE_KEY`)."""
-    from benchmark import store
-
-    return store.upsert(results_dir, "profile", df, key=PROFILE_KEY)
-
-
-# ---------------------------------------------------------------------------------------------
-# CLI
-
-
-def _specs(models: str, scale: int, weights_dir: str | None) -> tuple[list[ModelSpec], list[str]]:
-    import registry
-
-    specs, skipped = [], []
-    if models.strip().lower() == "all":
-        for card in registry.cards():
-            if scale in card.scales:
-                specs.append(ModelSpec(card.name, scale, None, weights_dir))
-            else:
-                skipped.append(f"{card.name}: no x{scale}")
-        return specs, skipped
-    for name in [m.strip() for m in models.split(",") if m.strip()]:
-        card, variant = registry.resolve(name)
-        card.check_scale(scale)
-        specs.append(ModelSpec(card.name, scale, variant, weights_dir))
-    return specs, skipped
-
-
-def _g(x: float, div: float, digits: int) -> str:
-    return "" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x / div:.{digits}f}"
-
-
-def format_table(df: pd.DataFrame) -> str:
-    """The NTIRE-style table, with units."""
-    if df.empty:
-        return "nothing was profiled"
-    r0 = df.iloc[0]
-    lines = [
-        f"device {r0['device']} ({r0['device_name']}), {r0['precision']}, threads {r0['threads']}, "
-        f"channels_last {bool(r0['channels_last'])}, compiled {bool(r0['compiled'])}, "
-        f"input 1xCx{r0['input_size']} LR (C = 3; 1 for Y-only nets), protocol {r0['protocol']}",
-        "FLOPs: fvcore, 1 FLOP = 1 multiply-add, selective scan counted; elem = element-wise ops left out "
-        "of FLOPs (estimate); memory: " + str(r0.get("memory_kind", ""))
-        + ("; CPU[ms] = process CPU time per forward (all threads)" if r0["device"] == "cpu" else ""),
-    ]
-    cpu = r0["device"] == "cpu" and "runtime_cpu_time_ms" in df.columns
-    head = (f"{'model':<18} {'x':>2} {'Params[M]':>9} {'FLOPs[G]':>9} {'ptflops[G]':>10} {'elem[G]':>8} "
-            f"{'Acts[M]':>8} {'Conv':>5} {'Time[ms] med':>12} {'p10':>9} {'p90':>9} {'Mem[MiB]':>9}"
-            + (f" {'CPU[ms]':>9}" if cpu else ""))
-    lines += [head, "-" * len(head)]
-    for _, r in df.iterrows():
-        lines.append(
-            f"{r['variant']:<18} {int(r['scale']):>2} {_g(r.get('params'), 1e6, 3):>9} "
-            f"{_g(r.get('flops'), 1e9, 2):>9} {_g(r.get('flops_ptflops'), 1e9, 2):>10} "
-            f"{_g(r.get('flops_elementwise'), 1e9, 2):>8} {_g(r.get('activations'), 1e6, 2):>8} "
-            f"{int(r['num_conv']) if 'num_conv' in r and not pd.isna(r['num_conv']) else '':>5} "
-            f"{_g(r['runtime_ms'], 1, 2):>12} {_g(r['runtime_p10_ms'], 1, 2):>9} "
-            f"{_g(r['runtime_p90_ms'], 1, 2):>9} {_g(r['memory_mb'], 1, 1):>9}"
-            + (f" {_g(r['runtime_cpu_time_ms'], 1, 2):>9}" if cpu else ""))
-    unc = [(r["variant"], r["flops_uncounted"]) for _, r in df.iterrows() if r.get("flops_uncounted")]
-    if unc:
-        lines.append("not in FLOPs (element-wise/reductions, by calls):")
-        lines += [f"  {v}: {u}" for v, u in unc]
-    return "\n".join(lines)
-
-
-@click.command("profile")
-@click.option("--models", default="all", show_default=True, help="all, or a comma list of model names")
-@click.option("--scale", default=4, show_default=True, type=int)
-@click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
-@click.option("--precision", default="fp32", show_default=True, type=click.Choice(list(PRECISIONS)))
-@click.option("--channels-last", is_flag=True, help="channels_last memory format for weights and input")
-@click.option("--compile", "compiled", is_flag=True, help="torch.compile the network (compiling is warm-up)")
-@click.option("--threads", type=int, default=None,
-              help="CPU threads (default on the CPU: 1, the stable and comparable figure; recorded)")
-@click.option("--results", "results_dir", type=click.Path(file_okay=False), default="results",
-              show_default=True)
-@click.option("--weights-dir", type=click.Path(file_okay=False), default=None,
-              help="checkpoints folder (weights are loaded when present; profiling does not need them)")
-@click.option("--size", default="256x256", show_default=True, help="LR input size HxW")
-@click.option("--repeats", type=click.IntRange(min=1), default=None,
-              help="timed runs (default: enough for ~10 s, 10-300)")
-@click.option("--warmup", type=click.IntRange(min=1), default=None,
-              help="untimed runs before timing, the first included (default: until two batches of 5 "
-                   "agree within 3 %, ~60 s at most); for models whose one forward takes minutes")
-@click.option("--no-timing", is_flag=True, help="counts only (params, FLOPs, activations)")
-@click.option("--timeout", "timeout_s", type=float, default=None,
-              help="seconds per model before its measuring process is killed (default: no limit)")
-@click.option("--no-isolate", is_flag=True, help="measure in this process (CPU memory then not per model)")
-def profile_command(models, scale, device, precision, channels_last, compiled, threads, results_dir,
-                    weights_dir, size, repeats, warmup, no_timing, timeout_s, no_isolate) -> None:
-    """Params, FLOPs, activations, runtime and peak memory of models at one LR input (NTIRE ESR)."""
-    from benchmark import store
-    from benchmark.envinfo import resolve_device
-
-    try:
-        dev = resolve_device(device)
-    except ValueError as e:
-        raise click.BadParameter(str(e), param_hint="--device") from None
-    try:
-        h, w = (int(v) for v in size.lower().split("x"))
-    except ValueError:
-        raise click.BadParameter(f"expected HxW like 256x256, got {size!r}", param_hint="--size") from None
-    store.check_writable(results_dir)
-    try:
-        specs, skipped = _specs(models, scale, weights_dir)
-    except (ValueError, KeyError) as e:
-        raise click.ClickException(str(e).strip("'\"")) from None
-    for s in skipped:
-        click.echo(f"skipped {s}", err=True)
-    if not specs:
-        raise click.ClickException(f"no model to profile at x{scale}")
-    if threads is None and dev.type == "cpu":
-        threads = 1  # see the module docstring: stable across runs, comparable across machines
-    opts = ProfileOptions(device=str(dev), precision=precision, channels_last=channels_last,
-                          compiled=compiled, threads=threads, size=(h, w), timing=not no_timing,
-                          repeats=repeats, warmup=warmup)
-    failed: list[str] = []
-
-    def on_error(spec: ModelSpec, e: Exception) -> None:
-        failed.append(spec.name)
-        click.echo(f"error: {spec.name} x{spec.scale}: {str(e).strip().splitlines()[0]}", err=True)
-
-    def on_row(row: dict) -> None:
-        write_profile(results_dir, pd.DataFrame([row]))
-        gf, ms = _g(row.get("flops", float("nan")), 1e9, 2), _g(row["runtime_ms"], 1, 2)
-        click.echo(f"  {row['variant']} x{row['scale']}: {gf} GFLOPs, {ms} ms", err=True)
-
-    df = profile_models(specs, opts, isolate=not no_isolate, on_error=on_error, on_row=on_row,
-                        timeout_s=timeout_s)
-    click.echo(format_table(df))
-    click.echo(f"\nresults: {Path(results_dir) / 'profile.parquet'}")
-    if failed:
-        raise click.ClickException(f"{len(failed)} model(s) failed: {', '.join(failed)}")
-
-
-if __name__ == "__main__":  # pragma: no cover
-    os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    profile_command()
+        torch.set_num_threads(threads)  # the inline executor runs in the caller's process
+    yield {"event": "row", "unit": "profile", **row}
+    yield {"event": "done"}

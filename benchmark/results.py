@@ -24,7 +24,9 @@ import click
 import pandas as pd
 
 from benchmark import store
-from benchmark.protocol import PROTOCOL_VERSION
+from benchmark.cards import load_cards
+from benchmark.fmt import num
+from protocol import PROTOCOL_VERSION
 
 __all__ = ["load", "leaderboard", "efficiency", "tracks", "ordered_sets", "device_label", "format_leaderboard",
            "results_command", "ResultsError", "STANDARD_SET_ORDER", "CANONICAL_PROFILE"]
@@ -133,6 +135,8 @@ def efficiency(results_dir: str | Path = "results", scale: int | None = None,
     p = store.read(results_dir, "profile")
     if p.empty:
         return p
+    if "status" in p.columns:  # error rows (a model that failed or timed out) hold no figures
+        p = p[p["status"].isna() | (p["status"] == "ok")]
     if scale is not None:
         p = p[p["scale"].astype(int) == int(scale)]
     if p.empty:
@@ -180,14 +184,12 @@ LEADERBOARD_BASE = ["model", "variant", "family", "kind", "has_weights", "weight
 EFF_COLUMNS = ["params", "flops", "runtime_ms", "runtime_p10_ms", "runtime_p90_ms", "memory_mb"]
 
 
-def _card_info(model: str) -> dict:
-    import registry
-
-    try:
-        card = registry.get(model)
-    except (KeyError, registry.UnknownModel):
+def _card_info(cards: dict[str, dict], model: str) -> dict:
+    """The model's card snapshot in the results (``registered`` False when the results hold none)."""
+    card = cards.get(model)
+    if card is None:
         return {"family": "", "kind": "", "architecture_only": False, "registered": False}
-    return {"family": card.family, "kind": card.kind, "architecture_only": card.architecture_only,
+    return {"family": card["family"], "kind": card["kind"], "architecture_only": bool(card["architecture_only"]),
             "registered": True}
 
 
@@ -285,8 +287,9 @@ def leaderboard(results_dir: str | Path = "results", scale: int = 4, degradation
                 row["eff_device"] = chosen
 
     out_rows = []
+    cards = load_cards(results_dir)
     for row in rows.values():
-        info = _card_info(row["model"])
+        info = _card_info(cards, row["model"])
         row["family"], row["kind"] = info["family"], info["kind"]
         if info["registered"]:
             row["has_weights"] = not info["architecture_only"]
@@ -319,9 +322,7 @@ def leaderboard(results_dir: str | Path = "results", scale: int = 4, degradation
 
 
 def _f(x, digits: int, div: float = 1.0) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)) or pd.isna(x):
-        return ""
-    return f"{x / div:.{digits}f}"
+    return num(x, digits, div)
 
 
 def format_leaderboard(df: pd.DataFrame) -> str:

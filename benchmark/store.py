@@ -1,7 +1,9 @@
 """The results store: parquet tables under the results directory; the only writer of those files.
 
 Tables: ``images`` (one row per image), ``summary`` (per model, variant, dataset, degradation, scale,
-gray), ``profile`` (efficiency), ``runs`` (environment and options of every run).
+gray), ``profile`` (efficiency), ``runs`` (environment and options of every run), ``cards`` (the model
+cards the results were measured with). Their keys and columns are declared in :mod:`benchmark.schema`,
+and every write is checked against it.
 
 Every write is a keyed upsert under an exclusive lock: read the table, drop the rows whose key the
 new rows carry, append, write a temporary file in the same directory, fsync, rename over the old
@@ -15,7 +17,7 @@ import fcntl
 import json
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -23,9 +25,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-SCHEMA_VERSION = 1
+from benchmark import schema
+from benchmark.schema import SCHEMA_VERSION
+
 _META_KEY = b"srbench_schema"
-TABLES = ("images", "summary", "profile", "runs")
+TABLES = tuple(schema.TABLES)
 LOCK_NAME = ".srbench.lock"
 
 
@@ -34,7 +38,7 @@ class StoreError(Exception):
 
 
 def table_path(results_dir: str | Path, table: str) -> Path:
-    if table not in TABLES:
+    if table not in schema.TABLES:
         raise StoreError(f"unknown results table {table!r} (tables: {', '.join(TABLES)})")
     return Path(results_dir) / f"{table}.parquet"
 
@@ -100,26 +104,33 @@ def _write_atomic(p: Path, df: pd.DataFrame) -> None:
             os.unlink(tmp)
 
 
-def upsert(results_dir: str | Path, table: str, rows: pd.DataFrame, key: Sequence[str]) -> Path:
-    """Insert ``rows``, replacing any existing rows with the same ``key`` values."""
+def upsert(results_dir: str | Path, table: str, rows: pd.DataFrame) -> Path:
+    """Insert ``rows``, replacing any existing rows with the same key (the table's declared key,
+    :mod:`benchmark.schema`); rows that do not fit the table's schema are refused."""
     p = table_path(results_dir, table)
-    missing = [k for k in key if k not in rows.columns]
-    if missing:
-        raise StoreError(f"{table}: rows lack key columns {missing}")
-    if rows.duplicated(subset=list(key)).any():
+    declared = list(schema.table(table).key)
+    try:
+        rows = schema.conform(table, rows)
+    except schema.SchemaError as e:
+        raise StoreError(str(e)) from None
+    if rows.duplicated(subset=declared).any():
         raise StoreError(f"{table}: new rows repeat a key")
     with locked(results_dir):
         old = read(results_dir, table)
         if len(old):
-            for k in key:  # a key column new to this table: old rows get a null there
+            for k in declared:  # a key column new to this table: old rows get a null there
                 if k not in old.columns:
                     old[k] = None
-            new_keys = pd.MultiIndex.from_frame(rows[list(key)].astype(str))
-            old_keys = pd.MultiIndex.from_frame(old[list(key)].astype(str))
+            new_keys = pd.MultiIndex.from_frame(rows[declared].astype(str))
+            old_keys = pd.MultiIndex.from_frame(old[declared].astype(str))
             old = old[~old_keys.isin(new_keys)]
             merged = pd.concat([old, rows], ignore_index=True) if len(old) else rows
         else:
             merged = rows
+        try:
+            merged = schema.conform(table, merged)
+        except schema.SchemaError as e:
+            raise StoreError(f"{p}: {e}") from None
         _write_atomic(p, merged)
     return p
 

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import sys
 
 from registry.base import ChallengeEntry, ModelCard, Paper, Published, SRModel, WeightFile
 
 __all__ = ["ChallengeEntry", "ModelCard", "Paper", "Published", "SRModel", "WeightFile", "register", "get", "names",
-           "cards", "resolve", "UnknownModel"]
+           "cards", "resolve", "module_of", "UnknownModel"]
 
 _CARDS: dict[str, ModelCard] = {}
+_MODULES: dict[str, str] = {}  # card name (lower case) -> the module that registered it
 _LOADED = False
 # Modules in this package that are not model families.
 _NOT_FAMILIES = {"base", "weights", "ops"}
@@ -30,11 +32,20 @@ class UnknownModel(KeyError):
 
 
 def register(card: ModelCard) -> ModelCard:
+    """Add a card to the registry; the calling module is recorded as the card's home, so that a worker
+    process (or a Ray task) imports the same module and finds the same card."""
     key = card.name.lower()
     if key in _CARDS and _CARDS[key] is not card:
         raise ValueError(f"model {card.name!r} is registered twice")
     _CARDS[key] = card
+    _MODULES[key] = sys._getframe(1).f_globals.get("__name__", "")
     return card
+
+
+def module_of(name: str) -> str:
+    """The module that registered the model ``name`` ('' when unknown)."""
+    _load_all()
+    return _MODULES.get(resolve(name)[0].name.lower(), "")
 
 
 def _load_all() -> None:

@@ -15,6 +15,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from protocol.colour import rgb_to_ycbcr, ycbcr_to_rgb
+from protocol.imresize import imresize_matlab
+from registry.weights import WeightFile, load_state_dict
+
 KINDS = ("baseline", "cnn", "mamba", "transformer")
 
 
@@ -24,27 +28,6 @@ class Paper:
     venue: str
     year: int
     url: str
-
-
-@dataclass(frozen=True)
-class WeightFile:
-    """One official checkpoint file.
-
-    ``variant`` names a second checkpoint of the same model and scale (its file stem, e.g.
-    ``BSRN-S-ntire22``); ``None`` means the model's default checkpoint, whose variant is the model name.
-    """
-
-    file: str
-    sha256: str
-    scales: tuple[int, ...]
-    url: str
-    license: str
-    input_range: float = 1.0  # 1.0: the net sees [0, 1]; 255.0: it sees [0, 255]
-    variant: str | None = None
-    state_key: str | None = None  # 'params' / 'params_ema' for BasicSR-wrapped files
-    strip_prefix: str | None = None  # e.g. 'module.' for DataParallel checkpoints
-    source: str = ""  # repo@commit:path, for the card
-    notes: str = ""
 
 
 @dataclass(frozen=True)
@@ -149,8 +132,6 @@ class ModelCard:
         pretrained: bool = True,
     ) -> SRModel:
         """Build the network for ``scale`` and load its checkpoint (sha256-checked, strict)."""
-        from registry.weights import load_state_dict
-
         self.check_scale(scale)
         wf = self.weight_file(scale, variant)
         net = self.build(scale)
@@ -169,28 +150,6 @@ class ModelCard:
         name = (wf.variant if wf and wf.variant else self.name) if wf else self.name
         return SRModel(net, scale=scale, input_range=input_range, colour=self.colour,
                        model=self.name, variant=name, weights_sha256=sha)
-
-
-# BasicSR's Y formula, in [0, 1] units (PROTOCOL section 3).
-_Y_W = (65.481 / 255.0, 128.553 / 255.0, 24.966 / 255.0)
-
-
-def rgb_to_ycbcr(x: torch.Tensor) -> torch.Tensor:
-    """RGB [0, 1] -> YCbCr [0, 1] (ITU-R BT.601, 'studio swing' as MATLAB's rgb2ycbcr)."""
-    r, g, b = x[:, 0:1], x[:, 1:2], x[:, 2:3]
-    y = 16 / 255 + _Y_W[0] * r + _Y_W[1] * g + _Y_W[2] * b
-    cb = 128 / 255 + (-37.797 * r - 74.203 * g + 112.0 * b) / 255
-    cr = 128 / 255 + (112.0 * r - 93.786 * g - 18.214 * b) / 255
-    return torch.cat([y, cb, cr], 1)
-
-
-def ycbcr_to_rgb(x: torch.Tensor) -> torch.Tensor:
-    """Inverse of :func:`rgb_to_ycbcr`."""
-    y, cb, cr = x[:, 0:1] - 16 / 255, x[:, 1:2] - 128 / 255, x[:, 2:3] - 128 / 255
-    r = 255 / 219 * y + 255 / 224 * 1.402 * cr
-    g = 255 / 219 * y - 255 / 224 * 1.772 * 0.114 / 0.587 * cb - 255 / 224 * 1.402 * 0.299 / 0.587 * cr
-    b = 255 / 219 * y + 255 / 224 * 1.772 * cb
-    return torch.cat([r, g, b], 1)
 
 
 class SRModel(nn.Module):
@@ -215,8 +174,6 @@ class SRModel(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.colour == "y":
-            from benchmark.imresize import imresize_matlab
-
             ycc = rgb_to_ycbcr(x)
             y = self.net(ycc[:, :1] * self.input_range) / self.input_range
             # CbCr are upsampled with the protocol's bicubic, the usual practice for Y-only nets.

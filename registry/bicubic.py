@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from benchmark.imresize import imresize_matlab
+from protocol.imresize import imresize_matlab
 from registry import register
 from registry.base import ModelCard, Published
 

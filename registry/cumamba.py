@@ -21,7 +21,7 @@ Configuration (the paper's Restormer-style setting as srbench reads it): C = 48;
 per level; 4 refinement blocks; d_state 16; expand 2.
 
 SR use: a same-size restoration network.  For scale s > 1 srbench first upsamples the LR with the
-protocol's MATLAB bicubic (``benchmark.imresize.imresize_matlab``) and restores that image (the
+protocol's MATLAB bicubic (``protocol.imresize.imresize_matlab``) and restores that image (the
 classic pre-upsampling pipeline); scale 1 is plain same-size restoration.  Inputs are reflect-padded
 to a multiple of 8 and cropped back.
 """
@@ -162,7 +162,7 @@ class CUMambaSR(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.scale != 1:
-            from benchmark.imresize import imresize_matlab
+            from protocol.imresize import imresize_matlab
 
             x = imresize_matlab(x, self.scale).to(x.dtype)
         h, w = x.shape[2:]
@@ -182,7 +182,7 @@ CUMAMBA_CARD = register(ModelCard(
     build=lambda scale: CUMambaSR(scale=scale, **CONFIG),
     notes=("Architecture only, weights: none published (no official code either). A same-size restoration "
            "network (the paper does denoising and deblurring, not SR): for x2/x3/x4 srbench runs it on the "
-           "MATLAB-bicubic-upsampled LR (benchmark.imresize.imresize_matlab), so it works at HR resolution "
+           "MATLAB-bicubic-upsampled LR (protocol.imresize.imresize_matlab), so it works at HR resolution "
            "and its cost grows with s^2; scale 1 is identity-size restoration. Built from the paper's "
            "description: 4-level U-Net (Restormer skeleton), C = 48 channels at level 1 (48/96/192/384), "
            "[4, 6, 6, 8] CU-Mamba blocks per level and 4 refinement blocks; each block is a Spatial SSM "

@@ -12,13 +12,33 @@ import shutil
 import tempfile
 import urllib.request
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from registry.base import WeightFile
-
 ENV_VAR = "SRBENCH_WEIGHTS"
+
+
+@dataclass(frozen=True)
+class WeightFile:
+    """One official checkpoint file.
+
+    ``variant`` names a second checkpoint of the same model and scale (its file stem, e.g.
+    ``BSRN-S-ntire22``); ``None`` means the model's default checkpoint, whose variant is the model name.
+    """
+
+    file: str
+    sha256: str
+    scales: tuple[int, ...]
+    url: str
+    license: str
+    input_range: float = 1.0  # 1.0: the net sees [0, 1]; 255.0: it sees [0, 255]
+    variant: str | None = None
+    state_key: str | None = None  # 'params' / 'params_ema' for BasicSR-wrapped files
+    strip_prefix: str | None = None  # e.g. 'module.' for DataParallel checkpoints
+    source: str = ""  # repo@commit:path, for the card
+    notes: str = ""
 
 
 class WeightsError(Exception):

@@ -170,8 +170,7 @@ def test_selection_and_skips(tiny, tmp_path):
     # a reference row for a set this machine lacks, and one under an older protocol
     s = store.read(ref, "summary")
     extra = pd.concat([s.assign(dataset="Elsewhere"), s.assign(protocol="srbench-0")], ignore_index=True)
-    store.upsert(ref, "summary", extra, ["model", "variant", "weights_sha256", "dataset", "degradation", "scale",
-                                         "gray", "protocol"])
+    store.upsert(ref, "summary", extra)
     res = _check(ref, data, wdir, cache)
     assert res.exit_code == 0, res.output
     assert "skipped: dataset Elsewhere" in res.output and "protocol srbench-0" in res.output

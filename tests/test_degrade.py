@@ -6,7 +6,7 @@ import torch
 
 from benchmark import degrade
 from benchmark.degrade import LRCache, jpeg_roundtrip, make_lr, mod_crop, parse_degradation
-from benchmark.imresize import imresize_matlab
+from protocol.imresize import imresize_matlab
 
 
 def _img(h=48, w=64, seed=0):

@@ -6,7 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from benchmark.profile import ModelSpec, ProfileOptions, forward_timer, measure_runtime, profile_isolated
+from benchmark.profile import ModelSpec, ProfileOptions
+from benchmark.profile_run import profile_isolated
+from benchmark.timing import forward_timer, measure_runtime
 
 pytestmark = [
     pytest.mark.gpu,

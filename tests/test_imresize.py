@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.imresize import imresize_matlab, imresize_uint8
+from protocol.imresize import imresize_matlab, imresize_uint8
 
 
 def _keys_cubic(x: float) -> float:

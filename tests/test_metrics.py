@@ -7,7 +7,7 @@ import pytest
 import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from benchmark.metrics import psnr_rgb, psnr_ssim_y, y_channel
+from protocol.metrics import psnr_rgb, psnr_ssim_y, y_channel
 
 
 def _pair(seed: int, h: int = 40, w: int = 52, noise: int = 25):

@@ -14,17 +14,9 @@ import torch
 from click.testing import CliRunner
 from torch import nn
 
-from benchmark.profile import (
-    PROFILE_KEY,
-    ModelSpec,
-    ProfileOptions,
-    forward_timer,
-    measure_runtime,
-    profile_command,
-    profile_isolated,
-    profile_one,
-    write_profile,
-)
+from benchmark.profile import ModelSpec, ProfileOptions, profile_one
+from benchmark.profile_run import PROFILE_KEY, profile_command, profile_isolated, write_profile
+from benchmark.timing import forward_timer, measure_runtime
 
 REQUIRED = ["model", "variant", "scale", "params", "flops", "flops_uncounted", "flops_ptflops", "activations",
             "num_conv", "runtime_ms", "runtime_p10_ms", "runtime_p90_ms", "memory_mb", "device", "precision",
@@ -171,7 +163,7 @@ def test_in_process_measurement_would_inherit_the_peak():
     above anything this test allocates."""
     code = (
         "import torch\n"
-        "from benchmark.profile import peak_rss_mb, reset_peak_rss\n"
+        "from benchmark.timing import peak_rss_mb, reset_peak_rss\n"
         "before = peak_rss_mb()\n"
         "big = torch.ones(50 * 2**20)  # 200 MiB\n"
         "del big\n"

@@ -16,7 +16,9 @@ import pytest
 from click.testing import CliRunner
 
 from benchmark.cli import main
-from benchmark.runner import IMAGES_KEY, SUMMARY_KEY, VOLATILE_COLUMNS, RunOptions, execute, plan
+from benchmark.evaluate import IMAGES_KEY, SUMMARY_KEY, RunOptions, execute
+from benchmark.plan import plan_request
+from benchmark.schema import VOLATILE_COLUMNS
 
 HINT = "Ray is not installed: pip install 'srbench[ray]'"
 
@@ -56,7 +58,8 @@ def test_ray_missing_is_a_one_line_error(tmp_path, monkeypatch):
 
 
 def test_ray_executor_matches_local(ray_local, data_root, weights_root, tmp_path):
-    p = plan("bicubic,SPANtiny-ntire24", "Set5", [4], ["bicubic"], data_root=data_root, weights_dir=weights_root)
+    p = plan_request("bicubic,SPANtiny-ntire24", "Set5", [4], ["bicubic"], data_root=data_root,
+                     weights_dir=weights_root)
     assert len(p.items) == 2
     cache = tmp_path / "cache"
     timings = {}
@@ -94,7 +97,7 @@ def test_ray_isolates_faults_like_local(ray_local, tmp_path):
         rng = np.random.default_rng(0)
         for name, (h, w) in {"a": (32, 32), "b": (32, 40), "c": (64, 64), "d": (24, 32)}.items():
             Image.fromarray(rng.integers(0, 256, (h, w, 3)).astype(np.uint8)).save(hr / f"{name}.png")
-        p = plan("T-raise,T-hang,T-good", "Mine", [2], ["bicubic"], data_root=tmp_path / "data")
+        p = plan_request("T-raise,T-hang,T-good", "Mine", [2], ["bicubic"], data_root=tmp_path / "data")
         opts = RunOptions(tmp_path / "r", "cpu", cache_dir=tmp_path / "c", executor="ray", timeout=5)
         t0 = time.monotonic()
         out = execute(p, opts, log=lambda m: None).set_index("model")

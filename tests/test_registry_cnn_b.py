@@ -277,7 +277,8 @@ def test_golden_output(case, weights_root, one_thread):
 
 
 def _set5_scores(model: torch.nn.Module, scale: int, data_root, ensemble: bool = False) -> tuple[float, float]:
-    from benchmark import data, degrade, metrics
+    from benchmark import data, degrade
+    from protocol import metrics
 
     ps, ss = [], []
     for ref in data.load("Set5", data_root).images:

@@ -277,7 +277,7 @@ def test_cumamba_forward_on_real_lr(scale):
 
 def test_cumamba_sr_input_is_matlab_bicubic():
     """For SR the U-Net sees imresize_matlab(LR): with the net replaced by identity the output is that."""
-    from benchmark.imresize import imresize_matlab
+    from protocol.imresize import imresize_matlab
     from registry.cumamba import CUMambaSR
 
     m = CUMambaSR(scale=3, dim=8, blocks=(1, 1, 1, 1), refinement=1)

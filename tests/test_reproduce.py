@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from benchmark.cards import load_cards
 from benchmark.cli import main
 from benchmark.compare import attach_published
 
@@ -21,7 +22,7 @@ def test_bicubic_table_reproduces_under_gray_y(data_root, tmp_path):
                                     "--datasets", SETS, "--data-root", str(data_root),
                                     "--results", str(tmp_path), "--quiet"], catch_exceptions=False)
     assert res.exit_code == 0, res.output
-    s = attach_published(pd.read_parquet(tmp_path / "summary.parquet"))
+    s = attach_published(pd.read_parquet(tmp_path / "summary.parquet"), load_cards(tmp_path))
     assert len(s) == 12 and s["pub_psnr"].notna().all()
     bad = s[(s["d_psnr"].abs() > 0.03) | (s["d_ssim"].abs() > 0.002)]
     assert bad.empty, bad[["dataset", "scale", "psnr", "pub_psnr", "ssim", "pub_ssim"]].to_string()

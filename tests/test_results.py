@@ -12,10 +12,12 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+import registry
 from benchmark import results, store
+from benchmark.cards import store_cards
 from benchmark.cli import main
-from benchmark.protocol import PROTOCOL_VERSION
-from benchmark.runner import IMAGES_KEY, SUMMARY_KEY
+from benchmark.evaluate import SUMMARY_KEY
+from protocol import PROTOCOL_VERSION
 
 H100 = "NVIDIA H100 80GB HBM3"
 CPU = "CPU: Test CPU @ 2GHz"
@@ -79,8 +81,8 @@ def make_results(d, extra_protocol: bool = True, cpu_profile: bool = True):
     summary.append(_summary_row("IMDN", "IMDN", "a" * 64, "Set5", 4, 30.10, 0.8600, degradation="jpeg40"))
     if extra_protocol:
         summary.append(_summary_row("IMDN", "IMDN", "a" * 64, "Set5", 4, 99.0, 0.99, protocol="srbench-0"))
-    store.upsert(d, "summary", pd.DataFrame(summary), SUMMARY_KEY)
-    store.upsert(d, "images", pd.DataFrame(images), IMAGES_KEY)
+    store.upsert(d, "summary", pd.DataFrame(summary))
+    store.upsert(d, "images", pd.DataFrame(images))
     prof = []
     for variant, (model, sha, scores, params, flops) in MODELS.items():
         kind = "baseline" if model == "Bicubic" else ("mamba" if model == "DVMSR" else "cnn")
@@ -94,16 +96,18 @@ def make_results(d, extra_protocol: bool = True, cpu_profile: bool = True):
         prof.append(_profile_row(variant, variant, 4, H100, params, flops, RUNTIME[variant], 40.0))
     # an fp16 row must never land in the fp32 columns
     prof.append(_profile_row("IMDN", "IMDN", 4, H100, 715_176, 40.9e9, 0.5, 10.0, precision="fp16", sha="a" * 64))
-    from benchmark.profile import PROFILE_KEY
 
-    store.upsert(d, "profile", pd.DataFrame(prof), PROFILE_KEY)
+    store.upsert(d, "profile", pd.DataFrame(prof))
+    # the cards of the models, as run and profile snapshot them
+    names = {m for m, *_ in MODELS.values()} | set(ARCH_ONLY)
+    store_cards(d, [registry.get(n) for n in sorted(names)])
     env = {"device": H100, "device_type": "cuda", "torch_version": "2.13.0", "cuda": "12.8", "driver": "570.1",
            "git_commit": "0123abc", "srbench_version": "0.1.0", "python": "3.11.9", "threads": "16",
            "cpu": "Test CPU @ 2GHz", "platform": "Linux"}
     store.upsert(d, "runs", pd.DataFrame([{
         "run_id": "run1", "started_at": "2024-05-01T09:00:00+00:00", "finished_at": "2024-05-01T10:00:00+00:00",
         "n_items": len(summary), "options": json.dumps({"models": "all", "datasets": "Set5,Set14"}),
-        "environment": json.dumps(env), "lr_cache_hits": 0, "lr_cache_misses": 10}]), ["run_id"])
+        "environment": json.dumps(env), "lr_cache_hits": 0, "lr_cache_misses": 10}]))
     return d
 
 
@@ -192,7 +196,7 @@ def test_leaderboard_tracks_do_not_mix(res_dir):
 def test_leaderboard_newest_checkpoint_only(res_dir):
     row = _summary_row("RLFN-ntire", "RLFN-ntire", "e" * 64, "Set5", 4, 30.0, 0.85,
                        finished="2024-06-01T00:00:00+00:00")
-    store.upsert(res_dir, "summary", pd.DataFrame([row]), SUMMARY_KEY)
+    store.upsert(res_dir, "summary", pd.DataFrame([row]))
     lb = results.leaderboard(res_dir, scale=4).set_index("variant")
     assert lb.loc["RLFN-ntire", "psnr:Set5"] == pytest.approx(30.0)
     assert pd.isna(lb.loc["RLFN-ntire", "psnr:Set14"])  # the old checkpoint's Set14 is not borrowed
@@ -244,7 +248,7 @@ def test_results_command_errors(res_dir, tmp_path):
 
 def test_leaderboard_hides_partial_runs(res_dir):
     row = {**_summary_row("DVMSR", "DVMSR", "d" * 64, "Set14", 4, 20.0, 0.5), "status": "partial", "n_errors": 1}
-    store.upsert(res_dir, "summary", pd.DataFrame([row]), SUMMARY_KEY)
+    store.upsert(res_dir, "summary", pd.DataFrame([row]))
     lb = results.leaderboard(res_dir, scale=4).set_index("variant")
     assert pd.isna(lb.loc["DVMSR", "psnr:Set14"]) and lb.loc["DVMSR", "psnr:Set5"] == pytest.approx(32.0)
     assert "DVMSR on Set14: run partial (1/2 images failed); not shown" in lb.attrs["notes"]
@@ -253,11 +257,10 @@ def test_leaderboard_hides_partial_runs(res_dir):
 
 
 def test_counts_only_rows_give_params_not_a_device_column(res_dir):
-    from benchmark.profile import PROFILE_KEY
 
     row = _profile_row("IMDN", "IMDN", 4, "CPU: Other CPU", 715_176, 40.9e9, float("nan"), float("nan"), threads=1,
                        sha="a" * 64)
-    store.upsert(res_dir, "profile", pd.DataFrame([row]), PROFILE_KEY)
+    store.upsert(res_dir, "profile", pd.DataFrame([row]))
     assert "CPU: Other CPU, 1 thread" not in results.efficiency_devices(res_dir, 4)
     lb = results.leaderboard(res_dir, scale=4)
     assert "CPU: Other CPU, 1 thread" not in lb.attrs["eff_devices"]

@@ -19,8 +19,10 @@ from PIL import Image
 
 from benchmark import journal, store
 from benchmark.cli import main
+from benchmark.evaluate import IMAGES_KEY, SUMMARY_KEY, RunOptions, execute
 from benchmark.journal import LineLog
-from benchmark.runner import IMAGES_KEY, SUMMARY_KEY, VOLATILE_COLUMNS, RunOptions, execute, plan
+from benchmark.plan import plan_request
+from benchmark.schema import VOLATILE_COLUMNS
 
 REPO = Path(__file__).resolve().parent.parent
 N_IMAGES = 24
@@ -159,7 +161,7 @@ class _Crash(BaseException):
 
 
 def _execute(root, results, **kw):
-    p = plan("bicubic", "Many", [2], ["bicubic", "jpeg30"], data_root=root)
+    p = plan_request("bicubic", "Many", [2], ["bicubic", "jpeg30"], data_root=root)
     opts = RunOptions(results, "cpu", cache_dir=results.parent / "cache", **kw)
     return execute(p, opts, log=lambda m: None)
 
@@ -170,8 +172,8 @@ def test_crash_while_storing_an_item_then_resume(when, many, reference, tmp_path
     real_upsert, real_mark = store.upsert, journal.RunJournal.mark_done
     calls = {"upsert": 0}
 
-    def upsert(d, table, rows, key):
-        out = real_upsert(d, table, rows, key)
+    def upsert(d, table, rows):
+        out = real_upsert(d, table, rows)
         if table in ("images", "summary"):
             calls["upsert"] += 1
             if (when, table) in (("after images upsert", "images"), ("after summary upsert", "summary")):
@@ -207,10 +209,10 @@ def _crash_before_storing(data_root, results, monkeypatch) -> None:
     """Run until the first item's images are about to be stored, then crash (its journal stays)."""
     real_upsert = store.upsert
 
-    def upsert(d, table, rows, key):
+    def upsert(d, table, rows):
         if table == "images":
             raise _Crash()
-        return real_upsert(d, table, rows, key)
+        return real_upsert(d, table, rows)
 
     monkeypatch.setattr(store, "upsert", upsert)
     with pytest.raises(_Crash):
@@ -242,8 +244,8 @@ def test_changed_image_is_redone_and_fresh_starts_over(many, tmp_path, monkeypat
 
 def test_same_work_twice_at_once_is_refused(many, tmp_path):
     results = tmp_path / "results"
-    p = plan("bicubic", "Many", [2], ["bicubic"], data_root=many)
-    from benchmark.runner import run_key
+    p = plan_request("bicubic", "Many", [2], ["bicubic"], data_root=many)
+    from benchmark.evaluate import run_key
 
     key = run_key(p, RunOptions(results, "cpu"))
     held = journal.RunJournal(results, key, {"run_id": "x", "started_at": "now"})
@@ -261,7 +263,7 @@ def test_other_interrupted_runs_are_reported(many, tmp_path, monkeypatch):
     results = tmp_path / "results"
     _crash_before_storing(many, results, monkeypatch)
     msgs = []
-    p = plan("bicubic", "Many", [3], ["bicubic"], data_root=many)  # other options: another run key
+    p = plan_request("bicubic", "Many", [3], ["bicubic"], data_root=many)  # other options: another run key
     execute(p, RunOptions(results, "cpu", cache_dir=tmp_path / "cache"), log=msgs.append)
     assert len(msgs) == 1 and "an interrupted run with other options is in" in msgs[0]
     meta = json.loads(next((results / journal.JOURNAL_DIR).glob("*/meta.json")).read_text())
@@ -274,7 +276,7 @@ def test_damaged_journal_is_discarded_and_the_run_starts_over(many, reference, t
     (meta,) = (results / journal.JOURNAL_DIR).glob("*/meta.json")
     meta.write_text('{"version": 1, "run_id": ')  # damaged by hand or by the disk
     msgs = []
-    p = plan("bicubic", "Many", [2], ["bicubic", "jpeg30"], data_root=many)
+    p = plan_request("bicubic", "Many", [2], ["bicubic", "jpeg30"], data_root=many)
     out = execute(p, RunOptions(results, "cpu", cache_dir=results.parent / "cache"), log=msgs.append)
     assert any("meta.json was unreadable; started over" in m for m in msgs)
     assert out.attrs["resumed_images"] == 0 and out.attrs["attempts"] == 1

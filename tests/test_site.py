@@ -17,7 +17,6 @@ from PIL import Image
 import registry
 from benchmark import site, store
 from benchmark.cli import main
-from benchmark.runner import SUMMARY_KEY
 from tests.test_check import NAME, TinyNet, save_tiny_weights, tiny_card  # noqa: F401
 from tests.test_results import ARCH_ONLY, MODELS, make_results
 
@@ -164,7 +163,7 @@ def test_check_detects_a_stale_site(rendered, tmp_path):
     s = store.read(res2, "summary")
     row = s[(s["variant"] == "IMDN") & (s["dataset"] == "Set5") & (s["scale"] == 4) & (s["degradation"] == "bicubic")
             & (s["protocol"] != "srbench-0")].assign(psnr=32.5)
-    store.upsert(res2, "summary", row, SUMMARY_KEY)
+    store.upsert(res2, "summary", row)
     (site_copy / "stray.html").write_text("x")
     (site_copy / "about.html").unlink()
     bad = CliRunner().invoke(main, ["site", "--results", str(res2), "--out", str(site_copy), "--check",
@@ -211,7 +210,7 @@ def test_render_is_atomic_and_refuses_foreign_folders(rendered, tmp_path, monkey
         (tmp / "index.html").write_text("half a site")
         raise RuntimeError("renderer crashed")
 
-    monkeypatch.setattr(site, "_render_into", boom)
+    monkeypatch.setattr(site, "render_into", boom)
     with pytest.raises(RuntimeError, match="renderer crashed"):
         site.render(res, target, visuals=False)
     assert {p: p.read_bytes() for p in target.rglob("*") if p.is_file()} == before
@@ -238,12 +237,11 @@ def test_profile_only_results(tmp_path):
 
 def test_counts_only_row_says_it_was_not_timed(tmp_path):
     """A --no-timing profile row shows its counts and says it has no runtime (not an empty cell)."""
-    from benchmark.profile import PROFILE_KEY
     from tests.test_results import CPU, _profile_row
 
     res = make_results(tmp_path / "r")
     row = _profile_row("LMSWN", "LMSWN", 4, CPU, 372_680, 24.3e9, float("nan"), float("nan"), threads=1)
-    store.upsert(res, "profile", pd.DataFrame([{**row, "runs": 0}]), PROFILE_KEY)
+    store.upsert(res, "profile", pd.DataFrame([{**row, "runs": 0}]))
     site.render(res, tmp_path / "s", visuals=False)
     page = (tmp_path / "s" / "models" / "lmswn.html").read_text()
     eff = page.split('id="efficiency"', 1)[1].split('id="visual"', 1)[0]
@@ -255,13 +253,11 @@ def test_counts_only_row_says_it_was_not_timed(tmp_path):
 def test_efficiency_rows_say_how_many_runs_were_timed(tmp_path):
     """The model page gives each timed row's run count and its warm-up count (e.g. a --warmup 1
     --repeats 3 row of a model whose one CPU forward takes minutes)."""
-    from benchmark.profile import PROFILE_KEY
     from tests.test_results import CPU, _profile_row
 
     res = make_results(tmp_path / "r")
     row = _profile_row("LMSWN", "LMSWN", 4, CPU, 372_680, 24.3e9, 378_000.0, 3300.0, threads=1)
-    store.upsert(res, "profile", pd.DataFrame([{**row, "runs": 3, "warmup_runs": 1, "warmup_stable": False}]),
-                 PROFILE_KEY)
+    store.upsert(res, "profile", pd.DataFrame([{**row, "runs": 3, "warmup_runs": 1, "warmup_stable": False}]))
     site.render(res, tmp_path / "s", visuals=False)
     eff = (tmp_path / "s" / "models" / "lmswn.html").read_text().split('id="efficiency"', 1)[1]
     eff = eff.split('id="visual"', 1)[0]
@@ -270,13 +266,11 @@ def test_efficiency_rows_say_how_many_runs_were_timed(tmp_path):
 
 def test_flop_figure_names_the_ops_it_leaves_out(tmp_path):
     """Uncounted ops are shown with the FLOP figure (its title), never silently dropped."""
-    from benchmark.profile import PROFILE_KEY
     from tests.test_results import CPU, _profile_row
 
     res = make_results(tmp_path / "r")
     row = _profile_row("LMSWN", "LMSWN", 4, CPU, 372_680, 24.3e9, 9.0, 80.0, threads=1)
-    store.upsert(res, "profile", pd.DataFrame([{**row, "flops_uncounted": "aten::sigmoid x4, aten::mul x4"}]),
-                 PROFILE_KEY)
+    store.upsert(res, "profile", pd.DataFrame([{**row, "flops_uncounted": "aten::sigmoid x4, aten::mul x4"}]))
     site.render(res, tmp_path / "s", visuals=False)
     eff = (tmp_path / "s" / "models" / "lmswn.html").read_text().split('id="efficiency"', 1)[1]
     assert 'title="not in FLOPs: aten::sigmoid x4, aten::mul x4">24.30</td>' in eff.split('id="visual"', 1)[0]
@@ -304,15 +298,21 @@ def visual_env(tmp_path, monkeypatch):
 
 
 def test_visual_comparison(visual_env, tmp_path):
+    """``srbench visuals`` runs the models on the crop and stores the panels with the results; the site
+    copies them (it runs no model)."""
     data, wdir = visual_env
     from tests.test_check import _run_reference, make_tiny_set
 
     make_tiny_set(data)
     res = tmp_path / "res"
     _run_reference(data, wdir, tmp_path / "cache", res)
+    made = CliRunner().invoke(main, ["visuals", "--results", str(res), "--data-root", str(data),
+                                     "--weights-dir", str(wdir)])
+    assert made.exit_code == 0 and "1 visual(s)" in made.output, made.output
+    assert (res / "visuals" / "index.json").is_file() and (res / "visuals" / "x2-tinychecknet.png").is_file()
     out = tmp_path / "site"
-    info = site.render(res, out, data_root=data, weights_dir=wdir)
-    assert info["visuals"] == 1  # only the tiny model has its checkpoint here
+    info = site.render(res, out)
+    assert info["visuals"] == 1  # only the tiny model's checkpoint is here
     page = (out / "models" / "tinychecknet.html").read_text()
     assert 'src="../visuals/hr.png"' in page and 'src="../visuals/x2-bicubic.png"' in page
     assert 'src="../visuals/x2-tinychecknet.png"' in page and "VisSet/pic" in page
@@ -322,18 +322,20 @@ def test_visual_comparison(visual_env, tmp_path):
     # the crop is the HR region: the model's output is close to it (the tiny net is nearly nearest-neighbour)
     m = re.search(r"TinyCheckNet · ([0-9.]+) dB", page)
     assert m and float(m.group(1)) > 15
-    imdn = (out / "models" / "imdn.html").read_text()
-    assert "checkpoint IMDN_x4.pth was not available" in imdn and "x4-bicubic.png" in imdn
     # check: a one-level pixel difference in a visual is tolerated (CPU rounding), a real change is not
-    ok = CliRunner().invoke(main, ["site", "--results", str(res), "--out", str(out), "--check", "--data-root",
-                                   str(data), "--weights-dir", str(wdir)])
+    ok = CliRunner().invoke(main, ["site", "--results", str(res), "--out", str(out), "--check"])
     assert ok.exit_code == 0, ok.output
     f = out / "visuals" / "x2-tinychecknet.png"
     arr = np.asarray(Image.open(f)).astype(np.int16)
     Image.fromarray(np.clip(arr + 1, 0, 255).astype(np.uint8)).save(f)
-    assert site.check(res, out, data_root=data, weights_dir=wdir) == []
+    assert site.check(res, out) == []
     Image.fromarray(np.clip(arr + 6, 0, 255).astype(np.uint8)).save(f)
-    assert site.check(res, out, data_root=data, weights_dir=wdir) == ["differs: visuals/x2-tinychecknet.png"]
+    assert site.check(res, out) == ["differs: visuals/x2-tinychecknet.png"]
+    # without stored visuals, the page says how to make them
+    bare = tmp_path / "bare"
+    shutil.copytree(res, bare, ignore=shutil.ignore_patterns("visuals"))
+    site.render(bare, tmp_path / "site2")
+    assert "run &#39;srbench visuals" in (tmp_path / "site2" / "models" / "tinychecknet.html").read_text()
 
 
 @pytest.mark.parametrize("reason", ["self-ensembled table (test)", ""])
@@ -360,3 +362,35 @@ def test_known_issue_is_shown_as_such(tmp_path, monkeypatch, reason):
     else:
         assert cell.group(1) == " off" and "†" not in row
         assert "known issue:" not in page and '<tr class="off">' in page
+
+
+_BLOCK_TORCH = """
+import sys
+class _NoTorch:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch.") or name in ("registry", "fvcore"):
+            raise ImportError(f"blocked by the test: {name}")
+        return None
+sys.meta_path.insert(0, _NoTorch())
+from benchmark.cli import main
+main()
+"""
+
+
+def test_site_renders_from_the_committed_results_without_torch(tmp_path):
+    """The site is a function of results/ alone: it renders (and checks) where importing torch, or the
+    registry, raises."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    out = tmp_path / "site"
+    r = subprocess.run([sys.executable, "-c", _BLOCK_TORCH, "site", "--results", str(root / "results"),
+                        "--out", str(out)], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "site written to" in r.stdout and (out / "index.html").is_file()
+    assert site.diff_trees(out, root / "site") == []  # the same bytes as the committed site
+    blocked = subprocess.run([sys.executable, "-c", _BLOCK_TORCH.replace("from benchmark.cli import main\nmain()",
+                                                                         "import torch")],
+                             capture_output=True, text=True, timeout=60)
+    assert blocked.returncode != 0 and "blocked by the test: torch" in blocked.stderr  # the blocker works

@@ -14,6 +14,7 @@ import argparse
 import pandas as pd
 
 from benchmark import results
+from benchmark.cards import load_cards
 from benchmark.compare import attach_published
 
 SETS = ["Set5", "Set14", "B100", "Urban100", "Manga109"]
@@ -26,7 +27,7 @@ def main() -> None:
     args = ap.parse_args()
     s = results.load(args.results_dir, "summary")
     s = s[(s["gray"] == args.gray) & (s["degradation"] == "bicubic") & (s["status"].fillna("ok") == "ok")]
-    a = attach_published(s)
+    a = attach_published(s, load_cards(args.results_dir))
     a = a[a["pub_psnr"].notna()]
     sets = [d for d in SETS if d in set(a["dataset"])]
     print(f"| model | x | {' | '.join(sets)} |")

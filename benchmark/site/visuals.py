@@ -1,4 +1,8 @@
-"""Visual comparisons for the model pages: the same HR crop as HR, bicubic and a model's output.
+"""``srbench visuals``: the model pages' visual comparisons, stored with the results.
+
+The same HR crop as HR, bicubic and each model's output, written as PNGs under
+``<results>/visuals/`` with an ``index.json`` that ``srbench site`` reads (the site itself runs no
+model). This step needs torch, the registry, the checkpoints and the test image.
 
 The LR image is the protocol's (MATLAB bicubic of the mod-cropped HR, whole image); each model then
 runs on a small LR crop around the region plus ``CONTEXT`` LR pixels of context on every side (cut
@@ -9,10 +13,16 @@ crop's Y PSNR is printed under each panel; it describes this crop only, not the 
 from __future__ import annotations
 
 import io
+import json
+import os
+import shutil
+import tempfile
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
+import click
 import numpy as np
 import torch
 
@@ -119,7 +129,7 @@ class Visuals:
     def run(self, model: torch.nn.Module, scale: int) -> Panel:
         """The model's output over the crop region (run on the LR crop plus context)."""
         from benchmark.infer import super_resolve
-        from benchmark.metrics import psnr_ssim_y
+        from protocol.metrics import psnr_ssim_y
 
         lr = self._lr_for(scale)
         y, x = self.src.origin
@@ -137,3 +147,119 @@ class Visuals:
         t = lambda a: torch.from_numpy(a).permute(2, 0, 1)[None]  # noqa: E731
         score = psnr_ssim_y(t(crop), t(hr), border=0, gray=self.src.gray, convention="rgb")[0]
         return Panel(png_bytes(crop), score.psnr)
+
+
+def _slug(name: str) -> str:
+    from benchmark.site.tracks import slug
+
+    return slug(name)
+
+
+def _models_in(results_dir: Path) -> list[str]:
+    from benchmark import store
+
+    names: set[str] = set()
+    for table in ("cards", "summary", "profile"):
+        df = store.read(results_dir, table)
+        if not df.empty:
+            names |= set(df["model"].astype(str))
+    return sorted(names)
+
+
+def make_visuals(results_dir: str | Path, data_root=None, weights_dir=None) -> dict[str, dict]:
+    """Write ``<results>/visuals/`` (PNGs and ``index.json``) for every model the results hold; returns
+    the index: per model {'note'} or {'scale', 'dataset', 'image', 'hr', 'bicubic', 'panels', 'notes'}."""
+    import registry
+    from registry.weights import WeightsError, verify
+
+    results_dir = Path(results_dir)
+    models = _models_in(results_dir)
+    tmp = Path(tempfile.mkdtemp(prefix=".visuals-new-", dir=results_dir))
+    try:
+        index = _render(models, tmp, data_root, weights_dir, registry, verify, WeightsError)
+        (tmp / "index.json").write_text(json.dumps(index, indent=1, sort_keys=True) + "\n")
+        os.chmod(tmp, 0o755)
+        dest = results_dir / "visuals"
+        old = results_dir / ".visuals-old"
+        if old.exists():
+            shutil.rmtree(old)
+        if dest.exists():
+            os.rename(dest, old)
+        os.rename(tmp, dest)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return index
+
+
+def _render(models, vdir: Path, data_root, weights_dir, registry, verify, WeightsError) -> dict[str, dict]:
+    result: dict[str, dict] = {}
+    src, why = find_source(data_root)
+    if src is None:
+        return {m: {"note": f"No visual comparison: {why}."} for m in models}
+    v = Visuals(src)
+    (vdir / "hr.png").write_bytes(v.hr_panel().png)
+    base: dict[int, dict] = {}
+    cards = {c.name: c for c in registry.cards()}
+
+    def bicubic(scale: int) -> dict:
+        if scale not in base:
+            name = f"x{scale}-bicubic.png"
+            panel = v.run(cards["Bicubic"].build_model(scale), scale)
+            (vdir / name).write_bytes(panel.png)
+            base[scale] = {"file": f"visuals/{name}", "psnr": panel.psnr}
+        return base[scale]
+
+    where = {"dataset": src.dataset, "image": src.image, "y": src.origin[0], "x": src.origin[1],
+             "size": CROP, "context": CONTEXT}
+    for m in models:
+        card = cards.get(m)
+        if card is None:
+            result[m] = {"note": "No visual comparison: this model is not in the registry of this srbench."}
+            continue
+        if "Bicubic" not in cards:
+            result[m] = {"note": "No visual comparison: the Bicubic baseline is not registered."}
+            continue
+        scale = 4 if 4 in card.scales else max((s for s in card.scales if s <= 4), default=min(card.scales))
+        entry = {"scale": scale, **where, "hr": "visuals/hr.png", "panels": [], "notes": [],
+                 "bicubic": bicubic(scale)}
+        if card.kind != "baseline" and card.architecture_only:
+            entry["notes"].append("no published checkpoint: nothing to show but HR and bicubic")
+        elif card.kind != "baseline":
+            for variant in card.variants(scale):
+                wf = card.weight_file(scale, variant)
+                if wf is not None and verify(wf, weights_dir) != "ok":
+                    entry["notes"].append(f"{variant} ×{scale}: checkpoint {wf.file} was not available when the "
+                                          f"visuals were made; no output shown")
+                    continue
+                try:
+                    panel = v.run(card.build_model(scale, variant, weights_dir), scale)
+                except (WeightsError, RuntimeError, ValueError, KeyError) as e:
+                    entry["notes"].append(f"{variant} ×{scale}: the model failed on the crop ({type(e).__name__})")
+                    continue
+                name = f"x{scale}-{_slug(variant)}.png"
+                (vdir / name).write_bytes(panel.png)
+                entry["panels"].append({"variant": variant, "file": f"visuals/{name}", "psnr": panel.psnr,
+                                        "sha": (wf.sha256[:12] if wf else "")})
+        result[m] = entry
+    return result
+
+
+@click.command("visuals")
+@click.option("--results", "results_dir", type=click.Path(file_okay=False), default="results", show_default=True)
+@click.option("--data-root", type=click.Path(file_okay=False), default=None,
+              help="test sets root, for the crop's image (default $SRBENCH_DATA)")
+@click.option("--weights-dir", type=click.Path(file_okay=False), default=None,
+              help="checkpoints folder (default $SRBENCH_WEIGHTS)")
+def visuals_command(results_dir, data_root, weights_dir) -> None:
+    """Make the model pages' visual comparisons (one HR crop, bicubic, each model) under RESULTS/visuals."""
+    from benchmark import store
+
+    if not Path(results_dir).is_dir():
+        raise click.ClickException(f"results directory {results_dir} does not exist (run 'srbench run' first)")
+    store.check_writable(results_dir)
+    index = make_visuals(results_dir, data_root, weights_dir)
+    n = sum(len(e.get("panels", [])) for e in index.values())
+    notes = {e["note"] for e in index.values() if "note" in e}
+    click.echo(f"{n} visual(s) for {len(index)} model(s) written to {Path(results_dir) / 'visuals'}"
+               + (f"; {'; '.join(sorted(notes))}" if notes and not n else ""))

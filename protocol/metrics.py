@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-from benchmark.protocol import GRAY_CONVENTIONS, Y_OFFSET, Y_WEIGHTS
+from protocol import GRAY_CONVENTIONS, Y_OFFSET, Y_WEIGHTS
 
 SSIM_WINDOW = 11
 SSIM_SIGMA = 1.5

@@ -1,0 +1,274 @@
+"""The commands that evaluate and manage data: ``run``, ``list``, ``data fetch/verify``, ``weights
+fetch/verify`` (``profile``, ``results``, ``site``, ``check`` and ``visuals`` live in their own modules;
+:mod:`benchmark.cli` loads each only when it is called)."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import click
+import pandas as pd
+
+from benchmark import data as data_mod
+from benchmark import store
+from benchmark.degrade import STANDARD_DEGRADATIONS
+from benchmark.fmt import num
+from protocol import PROTOCOL_VERSION
+
+
+def _int_list(ctx, param, value: str) -> list[int]:
+    try:
+        out = [int(v) for v in str(value).split(",") if v.strip()]
+    except ValueError:
+        raise click.BadParameter(f"expected integers like 2,3,4, got {value!r}") from None
+    if not out:
+        raise click.BadParameter("is empty")
+    return out
+
+
+def _str_list(ctx, param, value: str) -> list[str]:
+    return [v.strip() for v in str(value).split(",") if v.strip()]
+
+
+def print_summary(summary: pd.DataFrame, results_dir) -> None:
+    from benchmark.cards import load_cards
+    from benchmark.compare import attach_published
+
+    if summary.empty:
+        click.echo("nothing was evaluated")
+        return
+    df = attach_published(summary, load_cards(results_dir))
+    device = df["device"].iloc[0]
+    click.echo(f"\nY-channel PSNR (dB) / SSIM, border = scale, protocol {PROTOCOL_VERSION}, "
+               f"gray convention '{df['gray'].iloc[0]}', device {device}")
+    header = (f"{'model':<18} {'dataset':<10} {'degr.':<8} {'x':>2} {'PSNR':>7} {'SSIM':>7} "
+              f"{'pub.PSNR':>8} {'pub.SSIM':>8} {'dPSNR':>6} {'ms/img':>8}")
+    click.echo(header)
+    click.echo("-" * len(header))
+    for _, r in df.iterrows():
+        click.echo(f"{r['variant']:<18} {r['dataset']:<10} {r['degradation']:<8} {r['scale']:>2} "
+                   f"{num(r['psnr'], 2):>7} {num(r['ssim'], 4):>7} {num(r['pub_psnr'], 2):>8} "
+                   f"{num(r['pub_ssim'], 4):>8} {num(r['d_psnr'], 2):>6} {num(r['runtime_ms'], 1):>8}")
+    if (df["dataset_kind"] == "demo").any():
+        click.echo("\nNote: 'Demo' is scikit-image's sample photographs, NOT a standard benchmark; "
+                   "set --data-root or SRBENCH_DATA to the test sets for comparable numbers.")
+
+
+@click.command("run")
+@click.option("--models", default="all", show_default=True, help="all, or a comma list of names")
+@click.option("--datasets", default="all", show_default=True, help="all, or a comma list (Set5,Set14,...)")
+@click.option("--scale", "scales", default="4", show_default=True, callback=_int_list,
+              help="comma list of integer scales, e.g. 2,3,4")
+@click.option("--degradation", "degradations", default="bicubic", show_default=True, callback=_str_list,
+              help=f"comma list: {', '.join(STANDARD_DEGRADATIONS)}")
+@click.option("--gray", type=click.Choice(["rgb", "y"]), default="rgb", show_default=True,
+              help="Y of single-channel images: 'rgb' (formula on replicated RGB) or 'y' (the channel)")
+@click.option("--data-root", type=click.Path(file_okay=False), default=None,
+              help=f"test sets root (default ${data_mod.ENV_VAR}, else {data_mod.default_data_root()})")
+@click.option("--weights-dir", type=click.Path(file_okay=False), default=None,
+              help="checkpoints folder (default $SRBENCH_WEIGHTS, else ~/.cache/srbench/weights)")
+@click.option("--results", "results_dir", type=click.Path(file_okay=False), default="results",
+              show_default=True)
+@click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
+              help="LR cache (default $SRBENCH_CACHE, else ~/.cache/srbench/lr)")
+@click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
+@click.option("--executor", default="local", show_default=True,
+              help="local (this machine) or ray (work items as Ray tasks, one GPU each where there are GPUs)")
+@click.option("--address", default=None, help="Ray cluster address (e.g. 10.0.0.1:6379); default: start "
+              "a local Ray instance (with --executor ray)")
+@click.option("--timeout", default=None, type=float, metavar="SECONDS",
+              help="give up on an image after this long (its item's remaining images are skipped); "
+              "the work then runs in a supervised child process")
+@click.option("--tile", default=None, type=int, metavar="N",
+              help="run in N x N LR tiles (default: whole images; tiles are used anyway after out-of-memory)")
+@click.option("--tile-overlap", default=None, type=int, metavar="PX",
+              help="LR pixels of context around each tile (default 32)")
+@click.option("--threads", default=None, type=int, metavar="N",
+              help="torch threads per worker (default: torch's; with --executor ray also the CPUs per task)")
+@click.option("--fresh", is_flag=True, help="start over instead of resuming an interrupted run of the same work")
+@click.option("--quiet", is_flag=True, help="no progress bar")
+@click.pass_context
+def run(ctx, models, datasets, scales, degradations, gray, data_root, weights_dir, results_dir, cache_dir,
+        device, executor, address, timeout, tile, tile_overlap, threads, fresh, quiet) -> None:
+    """Evaluate models on test sets and store the results as parquet.
+
+    An interrupted run (killed, crashed, Ctrl-C) resumes where it stopped when the same command is run
+    again; a run that completed is done again and replaces its rows. Exit status: 0 when every work item
+    succeeded, 3 when some had errors (listed at the end), 1 for bad input.
+    """
+    from tqdm import tqdm
+
+    from benchmark.envinfo import resolve_device
+    from benchmark.evaluate import RunOptions, execute
+    from benchmark.infer import DEFAULT_TILE_OVERLAP
+    from benchmark.plan import PlanError, plan_request
+
+    executor = executor.strip().lower()
+    if executor not in ("local", "ray"):
+        raise PlanError(f"--executor {executor!r}: use local or ray")
+    if address and executor != "ray":
+        raise PlanError("--address needs --executor ray")
+    if timeout is not None and not (timeout > 0 and math.isfinite(timeout)):
+        raise PlanError(f"--timeout must be a positive number of seconds, not {timeout:g}")
+    if tile is not None and tile < 8:
+        raise PlanError(f"--tile must be at least 8 LR pixels, not {tile}")
+    if tile_overlap is not None and tile_overlap < 0:
+        raise PlanError(f"--tile-overlap must be >= 0, not {tile_overlap}")
+    if threads is not None and threads < 1:
+        raise PlanError(f"--threads must be >= 1, not {threads}")
+    if executor == "ray":
+        from benchmark.executors import RAY_HINT
+
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise PlanError(RAY_HINT) from None
+        dev = device  # the Ray workers resolve 'auto' on their own machines
+    else:
+        try:
+            dev = resolve_device(device)
+        except ValueError as e:
+            raise PlanError(str(e)) from None
+    p = plan_request(models, datasets, scales, degradations, gray, data_root, weights_dir)
+    store.check_writable(results_dir)
+    for msg in p.skipped:
+        click.echo(f"warning: {msg}", err=True)
+    if not p.items:
+        raise PlanError("nothing to run: no model with weights fits these options")
+    total = sum(len(p.datasets[i.dataset].images) for i in p.items)
+    opts = RunOptions(Path(results_dir), dev, weights_dir, cache_dir,
+                      argv={"models": models, "datasets": datasets, "scale": scales,
+                            "degradation": degradations, "gray": gray, "device": device, "tile": tile,
+                            "tile_overlap": tile_overlap, "threads": threads, "executor": executor,
+                            "timeout": timeout},
+                      executor=executor, address=address, timeout=timeout, tile=tile,
+                      tile_overlap=DEFAULT_TILE_OVERLAP if tile_overlap is None else tile_overlap, fresh=fresh,
+                      threads=threads)
+    with tqdm(total=total, unit="img", disable=quiet, file=sys.stderr) as bar:
+        def log(msg: str) -> None:
+            bar.write(f"warning: {msg}", file=sys.stderr)
+
+        try:
+            summary = execute(p, opts, progress=bar.update, log=log)
+        except KeyboardInterrupt:
+            bar.close()
+            click.echo("interrupted: run the same command again to resume where it stopped", err=True)
+            ctx.exit(130)
+    if summary.attrs.get("resumed_images"):
+        click.echo(f"resumed an interrupted run: {summary.attrs['resumed_images']} of {total} images were "
+                   f"already done", err=True)
+    print_summary(summary, results_dir)
+    click.echo(f"\nresults: {Path(results_dir) / 'summary.parquet'}, {Path(results_dir) / 'images.parquet'}")
+    failures = summary.attrs.get("failures", [])
+    if failures:
+        click.echo(f"\n{len(failures)} of {len(summary)} work items had errors (status/error columns):", err=True)
+        for f in failures:
+            click.echo(f"  {f}", err=True)
+        ctx.exit(3)
+
+
+@click.command("list")
+@click.option("--data-root", type=click.Path(file_okay=False), default=None)
+@click.option("--weights-dir", type=click.Path(file_okay=False), default=None)
+def list_cmd(data_root, weights_dir) -> None:
+    """Show the registered models and the test sets found under the data root."""
+    from registry.select import resolve_names
+    from registry.weights import verify
+
+    click.echo(f"{'model':<18} {'kind':<9} {'scales':<10} weights")
+    for card, _ in resolve_names("all"):
+        if card.architecture_only:
+            state = "architecture only"
+        elif not card.weights:
+            state = "(none needed)"
+        else:
+            states = [f"{w.file}: {verify(w, weights_dir)}" for w in card.weights]
+            state = ", ".join(states)
+        scales = ",".join(str(s) for s in card.scales) if len(card.scales) < 5 else \
+            f"{card.scales[0]}-{card.scales[-1]}"
+        click.echo(f"{card.name:<18} {card.kind:<9} {scales:<10} {state}")
+    root = data_mod.data_root(data_root)
+    click.echo(f"\ndatasets under {root}:")
+    found = data_mod.scan(root)
+    for s in found:
+        click.echo(f"  {s.name:<10} {s.kind:<8} {s.n_images:>4} images  {s.state}")
+        for prob in s.problems[:10]:
+            click.echo(f"      {prob}")
+    if not any(s.kind == "standard" for s in found):
+        d = data_mod.demo_status()
+        click.echo(f"  {d.name:<10} {d.kind:<8} {d.n_images:>4} images  (fallback; not a standard benchmark)")
+
+
+@click.group("data")
+def data() -> None:
+    """Test sets: fetch and verify."""
+
+
+@data.command("fetch")
+@click.option("--datasets", default="Set5,Set14,B100,Urban100", show_default=True)
+@click.option("--data-root", type=click.Path(file_okay=False), default=None)
+@click.option("--mirror", default=None, help="base URL replacing the sources' host (a local mirror)")
+def data_fetch(datasets, data_root, mirror) -> None:
+    """Download the redistributable test sets (checked by sha256)."""
+    for name in _str_list(None, None, datasets):
+        written = data_mod.fetch(name, data_root, mirror=mirror)
+        click.echo(f"{name}: {len(written)} files written to {data_mod.data_root(data_root) / name / 'HR'}")
+
+
+@data.command("verify")
+@click.option("--data-root", type=click.Path(file_okay=False), default=None)
+def data_verify(data_root) -> None:
+    """Check every known set under the data root against the manifest."""
+    bad = 0
+    for s in data_mod.scan(data_root):
+        click.echo(f"{s.name:<10} {s.kind:<8} {s.n_images:>4} images  {s.state}")
+        for prob in s.problems:
+            click.echo(f"    {prob}")
+        bad += s.state != "ok"
+    if bad:
+        sys.exit(1)
+
+
+@click.group("weights")
+def weights() -> None:
+    """Checkpoints: fetch and verify."""
+
+
+def _weight_files(models: str):
+    from registry.select import weight_files
+
+    return weight_files(models)
+
+
+@weights.command("verify")
+@click.option("--models", default="all", show_default=True)
+@click.option("--weights-dir", type=click.Path(file_okay=False), default=None)
+def weights_verify(models, weights_dir) -> None:
+    """Check the sha256 of every checkpoint present; exit 1 if one is altered."""
+    from registry.weights import verify, weight_path
+
+    altered = 0
+    for card, wf in _weight_files(models):
+        state = verify(wf, weights_dir)
+        altered += state == "altered"
+        click.echo(f"{card.name:<18} {wf.file:<28} {state:<8} {weight_path(wf, weights_dir)}")
+    if altered:
+        sys.exit(1)
+
+
+@weights.command("fetch")
+@click.option("--models", default="all", show_default=True)
+@click.option("--weights-dir", type=click.Path(file_okay=False), default=None)
+@click.option("--mirror", default=None, help="base URL replacing the sources' host (a local mirror)")
+def weights_fetch(models, weights_dir, mirror) -> None:
+    """Download checkpoints by their cards' URLs, keeping only files whose sha256 matches."""
+    from registry.weights import fetch
+
+    for card, wf in _weight_files(models):
+        url = wf.url
+        if mirror and url:
+            url = mirror.rstrip("/") + "/" + url.split("://", 1)[1].split("/", 1)[1]
+        path = fetch(wf, weights_dir, url=url)
+        click.echo(f"{card.name:<18} {wf.file:<28} ok  {path}")
