@@ -30,24 +30,9 @@ from __future__ import annotations
 
 from torch import nn
 
-from registry import ChallengeEntry, ModelCard, Paper, WeightFile, register
+from registry import ChallengeEntry, ModelCard, Paper, register
+from registry.ops.ntire25_span_a import REPORT, weight_file
 from registry.span import SPAN
-
-SRC_REPO = "Amazingren/NTIRE2025_ESR"
-SRC_COMMIT = "b69fb668c0362deb696eecbfdebfaa5c2fcdfcb4"
-LICENSE = "MIT (Copyright 2025 BinRen; NTIRE2025_ESR repository)"
-REPORT = "https://arxiv.org/abs/2504.10686"
-REPORT_PAPER = Paper(title="The Tenth NTIRE 2025 Efficient Super-Resolution Challenge Report",
-                     venue="CVPR 2025 Workshops", year=2025, url=REPORT)
-
-
-def weight_file(file: str, sha256: str, notes: str, state_key: str | None = None,
-                input_range: float = 1.0) -> WeightFile:
-    """A checkpoint of the organizers' ``model_zoo/`` (the shared NTIRE 2025 folder holds it)."""
-    return WeightFile(file=f"ntire2025/{file}", sha256=sha256, scales=(4,),
-                      url=f"https://raw.githubusercontent.com/{SRC_REPO}/{SRC_COMMIT}/model_zoo/{file}",
-                      license=LICENSE, input_range=input_range, state_key=state_key,
-                      source=f"{SRC_REPO}@{SRC_COMMIT}:model_zoo/{file}", notes=notes)
 
 
 class SPANNarrowCat(SPAN):
