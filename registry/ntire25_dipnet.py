@@ -23,18 +23,8 @@ Source: Amazingren/NTIRE2025_ESR@b69fb668c0362deb696eecbfdebfaa5c2fcdfcb4:models
 
 from __future__ import annotations
 
-from registry import ChallengeEntry, ModelCard, Paper, WeightFile, register
-from registry.ops.ntire25_span_b import RRFBNet
-
-SRC_REPO = "Amazingren/NTIRE2025_ESR"
-SRC_COMMIT = "b69fb668c0362deb696eecbfdebfaa5c2fcdfcb4"
-REPORT = "https://arxiv.org/abs/2504.10686"
-REPORT_PAPER = Paper(title="The Tenth NTIRE 2025 Efficient Super-Resolution Challenge Report",
-                     venue="CVPR 2025 Workshops", year=2025, url=REPORT)
-LICENSE = "MIT (Copyright 2025 BinRen; NTIRE2025_ESR repository)"
-# The report's team names, ranks and per-team tables could not be read from srbench's sources when these
-# cards were written; the team is named by its number until someone checks the report.
-TEAM_NAME_UNVERIFIED = "team {n} of NTIRE 2025 ESR (team name not yet checked against the report)"
+from registry import ChallengeEntry, ModelCard, register
+from registry.ops.ntire25_span_b import REPORT, REPORT_PAPER, TEAM_NAME_UNVERIFIED, RRFBNet, ntire25_weight
 
 PARAMS = 154_336
 # The organizers' FLOP counter (fvcore FlopCountAnalysis(...).total() on 1x3x256x256, test_demo.py) run on
@@ -54,20 +44,6 @@ def build_dipnet_slim_v2(scale: int) -> DIPNetSlimV2:
     return DIPNetSlimV2(scale=scale)
 
 
-def _weight(file: str, notes: str) -> WeightFile:
-    return WeightFile(
-        file=f"ntire2025/{file}",
-        sha256="eca9bfbedfff866eaf4eeea405cdfeeeaa2381ce61d4cf97e476ee6aed1a27a6",
-        scales=(4,),
-        url=f"https://raw.githubusercontent.com/{SRC_REPO}/{SRC_COMMIT}/model_zoo/{file}",
-        license=LICENSE,
-        input_range=1.0,
-        state_key=None,
-        source=f"{SRC_REPO}@{SRC_COMMIT}:model_zoo/{file}",
-        notes=notes,
-    )
-
-
 DIPNET_SLIM_V2_NTIRE25 = register(ModelCard(
     name="DIPNet_slim_v2-ntire25",
     family="DIPNet",
@@ -75,9 +51,10 @@ DIPNET_SLIM_V2_NTIRE25 = register(ModelCard(
     paper=REPORT_PAPER,
     scales=(4,),
     build=build_dipnet_slim_v2,
-    weights=(_weight("team15_DIPNet_slim_v2.pt",
-                     f"team 15; deployed form (folded eval_conv only), raw state_dict, {PARAMS:,} parameters, "
-                     "59 tensors, float32"),),
+    weights=(ntire25_weight("team15_DIPNet_slim_v2.pt",
+                            "eca9bfbedfff866eaf4eeea405cdfeeeaa2381ce61d4cf97e476ee6aed1a27a6",
+                            f"team 15; deployed form (folded eval_conv only), raw state_dict, {PARAMS:,} parameters, "
+                            "59 tensors, float32"),),
     published=(),
     notes=(
         "NTIRE 2025 ESR entry of team 15 (solution DIPNet_slim_v2): a 32-channel, 4-block RLFN/DIPNet-style "

@@ -21,12 +21,14 @@ from tests._golden import check_golden, golden_lr, sr_uint8
 # (card name, team number, checkpoint file in ntire2025/)
 ENTRIES = [
     ("DIPNet_slim_v2-ntire25", 15, "team15_DIPNet_slim_v2.pt"),
+    ("IESRNet-ntire25", 21, "team21_IESRNet.pt"),
 ]
 
 # fvcore FlopCountAnalysis(model, 1x3x256x256).total() -- the counter test_demo.py uses -- run on the
 # organizers' own classes with these files (scratch run; the report's per-team table was not available).
 ORGANIZERS_FVCORE_FLOPS = {
     "DIPNet_slim_v2-ntire25": 9_062_352_896,
+    "IESRNet-ntire25": 8_324_155_392,
 }
 
 
@@ -91,4 +93,15 @@ def test_dipnet_slim_v2_block_has_no_skip_around_esa():
     h = torch.nn.functional.silu(blk.c1_r(x))
     h = torch.nn.functional.silu(blk.c2_r(h))
     h = torch.nn.functional.silu(blk.c3_r(h)) + x
+    torch.testing.assert_close(blk(x), blk.esa(blk.c5(h)))
+
+
+def test_iesrnet_middle_blocks_have_two_convs_and_no_skip():
+    from registry.ntire25_iesrnet import IESRNet
+
+    torch.manual_seed(0)
+    net = IESRNet().eval()
+    assert not hasattr(net.block_2, "c2_r") and not hasattr(net.block_2.esa, "conv_f")
+    blk, x = net.block_2, torch.randn(1, 32, 20, 20)
+    h = torch.nn.functional.silu(blk.c3_r(torch.nn.functional.silu(blk.c1_r(x))))
     torch.testing.assert_close(blk(x), blk.esa(blk.c5(h)))
