@@ -22,6 +22,8 @@ from tests._golden import check_golden, golden_lr, sr_uint8
 ENTRIES = [
     ("DIPNet_slim_v2-ntire25", 15, "team15_DIPNet_slim_v2.pt"),
     ("IESRNet-ntire25", 21, "team21_IESRNet.pt"),
+    ("TSR-ntire25", 31, "team31_TSR.pth"),
+    ("TSSR-ntire25", 58, "team58_TSSR.pth"),
 ]
 
 # fvcore FlopCountAnalysis(model, 1x3x256x256).total() -- the counter test_demo.py uses -- run on the
@@ -29,6 +31,8 @@ ENTRIES = [
 ORGANIZERS_FVCORE_FLOPS = {
     "DIPNet_slim_v2-ntire25": 9_062_352_896,
     "IESRNet-ntire25": 8_324_155_392,
+    "TSR-ntire25": 11_230_248_960,
+    "TSSR-ntire25": 10_693_378_048,
 }
 
 
@@ -105,3 +109,26 @@ def test_iesrnet_middle_blocks_have_two_convs_and_no_skip():
     blk, x = net.block_2, torch.randn(1, 32, 20, 20)
     h = torch.nn.functional.silu(blk.c3_r(torch.nn.functional.silu(blk.c1_r(x))))
     torch.testing.assert_close(blk(x), blk.esa(blk.c5(h)))
+
+
+def test_tsr_extern_conv_runs_between_c2_and_c3():
+    """The first tensor of the file (``_extern_conv_block.0``) is the block's *third* conv."""
+    from registry.ntire25_tsr import TSR
+
+    torch.manual_seed(0)
+    net = TSR().eval()
+    assert next(iter(net.blocks[0].state_dict())).startswith("_extern_conv_block.0.")
+    blk, x = net.blocks[0], torch.randn(1, 32, 9, 11)
+    silu = torch.nn.functional.silu
+    h = silu(blk._extern_conv_block[0](silu(blk.c2_r(silu(blk.c1_r(x))))))
+    torch.testing.assert_close(blk(x), silu(blk.c3_r(h)) + x)
+
+
+def test_tssr_differs_from_tsr_only_in_conv_2():
+    from registry.ntire25_tsr import TSR
+
+    a = {k: tuple(v.shape) for k, v in TSR(conv_2="folded3x3").state_dict().items()}
+    b = {k: tuple(v.shape) for k, v in TSR(conv_2="1x1").state_dict().items()}
+    assert set(a) ^ set(b) == {"conv_2.eval_conv.weight", "conv_2.eval_conv.bias", "conv_2.weight", "conv_2.bias"}
+    assert b["conv_2.weight"] == (32, 32, 1, 1)
+    assert registry.get("TSR-ntire25").config["params"] - registry.get("TSSR-ntire25").config["params"] == 32 * 32 * 8
