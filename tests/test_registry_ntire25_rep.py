@@ -28,11 +28,19 @@ from tests._golden import check_golden, golden_lr, sr_uint8
 # name -> (team number, checkpoint file)
 ENTRIES = {
     "RepRLFN-ntire25": (25, "team25_RepRLFN.pth"),
+    "ARRLFN-ntire25": (30, "team30_ARRLFN.pth"),
+    "ExpandRepNet-ntire25": (39, "team39_ExpandRepNet.pth"),
+    "EECNet-ntire25": (47, "team47_EECNet.pth"),
+    "RCUNet-ntire25": (37, "team37_RCUNet.pth"),
 }
 
 # name -> (parameters, fvcore FLOPs at 3x256x256) of the organizers' class, measured as the module docstring says.
 FVCORE_ORGANIZERS = {
-    "RepRLFN-ntire25": (325_020, 20_310_700_000),
+    "RepRLFN-ntire25": (325_020, 20_310_736_776),
+    "ARRLFN-ntire25": (71_964, 7_903_137_792),
+    "ExpandRepNet-ntire25": (212_628, 13_855_236_096),
+    "EECNet-ntire25": (209_744, 11_592_077_312),
+    "RCUNet-ntire25": (212_944, 12_928_452_608),
 }
 
 
@@ -112,6 +120,40 @@ def test_flops_match_the_organizers_class_under_fvcore(name):
     rep = count_flops(model)
     assert rep.input_shape == (1, 3, 256, 256)
     assert sum(p.numel() for p in model.net.parameters()) == params
-    assert f"{rep.fvcore / 1e9:.4f}" == f"{fv / 1e9:.4f}"
+    assert rep.fvcore == fv
+    assert f"{fv / 1e9:.4f}" == f"{registry.get(name).config['flops_fvcore_256_G']:.4f}"
     assert rep.flops == rep.fvcore  # these CNNs use only ops stock fvcore counts
     assert rep.unknown == {}
+
+
+def test_arrlfn_x4_is_the_x2_network_twice():
+    from registry.ntire25_arrlfn import ARRLFN
+
+    torch.manual_seed(0)
+    net = ARRLFN(scale=4).eval()
+    x = torch.rand(1, 3, 16, 18)
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), net.model(net.model(x)), rtol=0, atol=0)
+    assert net(x).shape == (1, 3, 64, 72)
+    assert sum(p.numel() for p in net.parameters()) == sum(p.numel() for p in net.model.parameters())
+
+
+def test_rcunet_has_no_bias_and_slope_001():
+    from registry.ntire25_rcunet import SLOPE, RCUNet
+
+    net = RCUNet()
+    assert not [k for k, _ in net.named_parameters() if k.endswith("bias")]
+    assert SLOPE == 0.01
+
+
+def test_eecnet_constructor_runs_nothing():
+    """The organizers' constructor runs a CUDA warm-up forward; srbench's must not run any forward."""
+    from registry.ntire25_eecnet import EECNet
+
+    calls = []
+    handle = torch.nn.modules.module.register_module_forward_hook(lambda m, i, o: calls.append(m))
+    try:
+        EECNet()
+    finally:
+        handle.remove()
+    assert calls == []
