@@ -1,0 +1,84 @@
+"""NTIRE 2025 ESR entries of the IMDN/RFDN distillation line: HannahSR (team 13), FMDN (team 26), SGSDN
+(team 18), IBMDN/DepthIBN (team 41), DAN (team 20).
+
+The golden PNGs ``tests/golden/<name>_x4.png`` of these entries were written from the *organizers'* classes
+(Amazingren/NTIRE2025_ESR@b69fb668 ``models/teamNN_*.py``, run on CPU in a scratch folder outside the
+repository, with tiny stand-ins for ``einops.rearrange`` and ``mmcv.cnn.ConvModule``) on the same golden
+input, not from srbench's code: they are an independent reference, and srbench's output matched them
+exactly (0 levels) when they were made.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import registry
+from benchmark.flops import count_flops
+from tests import _ntire25
+from tests._golden import check_golden, golden_lr, sr_uint8
+
+# name, team, checkpoint file
+ENTRIES = [
+    ("HannahSR-ntire25", 13, "team13_HannahSR.pth"),
+]
+
+
+@pytest.mark.weights
+@pytest.mark.parametrize("name,team,file", ENTRIES)
+def test_card_agrees_with_manifest(weights_root, name, team, file):
+    card = _ntire25.check_card(name, team, weights_root)
+    assert card.weights[0].file == f"ntire2025/{file}"
+    assert card.paper is not None and card.paper.url.startswith("https://arxiv.org/")
+
+
+@pytest.mark.weights
+@pytest.mark.parametrize("name,team,file", ENTRIES)
+def test_loads_strictly_with_all_parameters(weights_root, name, team, file):
+    model = _ntire25.check_loads_strictly(name, weights_root)
+    n = sum(p.numel() for p in model.net.parameters())
+    assert n == int(_ntire25.manifest(weights_root)[file]["n_params"])
+    assert registry.get(name).config["params"] == n
+
+
+@pytest.mark.weights
+@pytest.mark.parametrize("name,team,file", ENTRIES)
+def test_golden_from_organizers_code(weights_root, name, team, file, one_thread):
+    model = registry.get(name).build_model(4, weights_dir=weights_root)
+    out = sr_uint8(model, golden_lr())
+    assert out.shape == (128, 128, 3)
+    check_golden(f"{name}_x4", out)
+
+
+@pytest.mark.parametrize("name", [e[0] for e in ENTRIES])
+def test_flops_classify_every_op(name, one_thread):
+    model = registry.get(name).build_model(4, pretrained=False)
+    rep = count_flops(model, size=(32, 32))
+    assert rep.unknown == {}, rep.unknown
+    assert rep.flops > 0
+
+
+# ---------------------------------------------------------------- architecture facts (no files needed)
+
+
+def test_tlc_windows_cover_and_average():
+    """TLC windows: a map bigger than the window is cut into overlapping windows whose merge is exact."""
+    from registry.ops.ntire25_cnn_imdn import _starts, tlc_merge, tlc_windows
+
+    assert _starts(32, 32) == [0]
+    assert _starts(130, 96) == [0, 34]
+    assert _starts(200, 96) == [0, 52, 104]
+    x = torch.rand(2, 5, 110, 130)
+    parts, plan = tlc_windows(x, 96)
+    assert parts.shape == (2 * 4, 5, 96, 96)
+    torch.testing.assert_close(tlc_merge(parts, plan), x)
+
+
+def test_hannahsr_mean_not_in_state_and_tlc_in_eval():
+    from registry.ntire25_hannahsr import HannahSR
+
+    net = HannahSR()
+    assert "mean" not in net.state_dict()
+    assert sum(p.numel() for p in net.parameters()) == 59600
+    attn = net.B1.ea.restormer_attn
+    assert attn.tlc_kernel == 96
