@@ -21,6 +21,7 @@ from tests._golden import check_golden, golden_lr, sr_uint8
 # name, team, checkpoint file
 ENTRIES = [
     ("HannahSR-ntire25", 13, "team13_HannahSR.pth"),
+    ("FMDN-ntire25", 26, "team26_FMDN.pth"),
 ]
 
 
@@ -82,3 +83,16 @@ def test_hannahsr_mean_not_in_state_and_tlc_in_eval():
     assert sum(p.numel() for p in net.parameters()) == 59600
     attn = net.B1.ea.restormer_attn
     assert attn.tlc_kernel == 96
+
+
+def test_fmdn_even_kernels_pad_after():
+    """AFFN's (5, 2) / (2, 5) depth-wise convs use padding='same': PyTorch pads an even kernel 0 before
+    and 1 after, so the output keeps the input size and the last row/column sees the zero pad."""
+    from registry.ntire25_fmdn import FMDN
+
+    net = FMDN().eval()
+    conv = net.B1.ea.restormer_ffn.dwconv1
+    x = torch.rand(1, conv.in_channels, 9, 7)
+    ref = torch.nn.functional.conv2d(torch.nn.functional.pad(x, (0, 1, 2, 2)), conv.weight, groups=conv.groups)
+    torch.testing.assert_close(conv(x), ref)
+    assert sum(p.numel() for p in net.parameters()) == 71525
