@@ -22,6 +22,7 @@ from tests._golden import check_golden, golden_lr, sr_uint8
 ENTRIES = [
     ("HannahSR-ntire25", 13, "team13_HannahSR.pth"),
     ("FMDN-ntire25", 26, "team26_FMDN.pth"),
+    ("SGSDN-ntire25", 18, "team18_SGSDN.pth"),
 ]
 
 
@@ -96,3 +97,13 @@ def test_fmdn_even_kernels_pad_after():
     ref = torch.nn.functional.conv2d(torch.nn.functional.pad(x, (0, 1, 2, 2)), conv.weight, groups=conv.groups)
     torch.testing.assert_close(conv(x), ref)
     assert sum(p.numel() for p in net.parameters()) == 71525
+
+
+def test_sgsdn_large_kernel_keeps_size():
+    """LKA35's dilated (1, 11) / (11, 1) depth-wise convs are padded by 15 (= 3 * 5): sizes are kept."""
+    from registry.ntire25_sgsdn import SGSDN
+
+    net = SGSDN().eval()
+    x = torch.rand(1, 24, 9, 13)
+    assert net.feats[0].VA1.LKA35(x).shape == x.shape
+    assert sum(p.numel() for p in net.parameters()) == 92592
