@@ -23,6 +23,7 @@ ENTRIES = [
     ("HannahSR-ntire25", 13, "team13_HannahSR.pth"),
     ("FMDN-ntire25", 26, "team26_FMDN.pth"),
     ("SGSDN-ntire25", 18, "team18_SGSDN.pth"),
+    ("DepthIBN-ntire25", 41, "team41_DepthIBN.pth"),
 ]
 
 
@@ -37,10 +38,15 @@ def test_card_agrees_with_manifest(weights_root, name, team, file):
 @pytest.mark.weights
 @pytest.mark.parametrize("name,team,file", ENTRIES)
 def test_loads_strictly_with_all_parameters(weights_root, name, team, file):
+    """MANIFEST's n_params counts every tensor element of the loaded dict: for DepthIBN that includes 150
+    BatchNorm buffer elements (running mean/var and num_batches_tracked of the six involutions' BN), so
+    the comparison is with the whole state dict; the card's ``params`` are the parameters alone."""
     model = _ntire25.check_loads_strictly(name, weights_root)
     n = sum(p.numel() for p in model.net.parameters())
-    assert n == int(_ntire25.manifest(weights_root)[file]["n_params"])
+    n_state = sum(v.numel() for v in model.net.state_dict().values())
+    assert n_state == int(_ntire25.manifest(weights_root)[file]["n_params"])
     assert registry.get(name).config["params"] == n
+    assert n_state - n == (150 if name == "DepthIBN-ntire25" else 0)
 
 
 @pytest.mark.weights
@@ -107,3 +113,20 @@ def test_sgsdn_large_kernel_keeps_size():
     x = torch.rand(1, 24, 9, 13)
     assert net.feats[0].VA1.LKA35(x).shape == x.shape
     assert sum(p.numel() for p in net.parameters()) == 92592
+
+
+def test_ibmdn_involution_matches_explicit_sum():
+    """The involution weights each zero-padded 3x3 neighbourhood by a per-pixel kernel shared by 16 channels."""
+    from registry.ntire25_ibmdn import Involution
+
+    torch.manual_seed(0)
+    inv = Involution(32).eval()
+    x = torch.rand(1, 32, 5, 6)
+    kern = inv.conv2(inv.conv1(x)).view(1, 2, 9, 5, 6)
+    xp = torch.nn.functional.pad(x, (1, 1, 1, 1))
+    ref = torch.zeros_like(x)
+    for c in range(32):
+        for t in range(9):
+            di, dj = divmod(t, 3)
+            ref[0, c] += kern[0, c // 16, t] * xp[0, c, di:di + 5, dj:dj + 6]
+    torch.testing.assert_close(inv(x), ref)
