@@ -24,6 +24,7 @@ ENTRIES = [
     ("FMDN-ntire25", 26, "team26_FMDN.pth"),
     ("SGSDN-ntire25", 18, "team18_SGSDN.pth"),
     ("DepthIBN-ntire25", 41, "team41_DepthIBN.pth"),
+    ("DAN-ntire25", 20, "team20_DAN.pth"),
 ]
 
 
@@ -130,3 +131,19 @@ def test_ibmdn_involution_matches_explicit_sum():
             di, dj = divmod(t, 3)
             ref[0, c] += kern[0, c // 16, t] * xp[0, c, di:di + 5, dj:dj + 6]
     torch.testing.assert_close(inv(x), ref)
+
+
+def test_dan_attention_uses_tlc_only_in_eval():
+    """In eval mode DAN's channel attention is computed per TLC window (72 px); on a map of at most 72 px
+    that is the whole-image attention, on a larger one it is not."""
+    from registry.ntire25_dan import ChannelAttention
+
+    torch.manual_seed(0)
+    att = ChannelAttention(8)
+    small, large = torch.rand(1, 8, 20, 30), torch.rand(1, 8, 20, 90)
+    with torch.no_grad():
+        att.train()
+        whole_small, whole_large = att(small), att(large)
+        att.eval()
+        torch.testing.assert_close(att(small), whole_small)
+        assert not torch.allclose(att(large), whole_large)
