@@ -20,6 +20,9 @@ from tests._golden import check_golden, golden_lr, sr_uint8
 ENTRIES = [
     ("SAFMNv3-ntire25", 19, "team19_safmnv3.pth"),
     ("MVFMNet-ntire25", 27, "team27_MVFMNet.pth"),
+    ("FEAN-ntire25", 42, "team42_FEAN.pt"),
+    ("TDESR-ntire25", 45, "team45_TDESR.pth"),
+    ("PAEDN-ntire25", 56, "team56_PAEDN.pth"),
 ]
 NAMES = [e[0] for e in ENTRIES]
 
@@ -57,8 +60,9 @@ def test_loads_strictly(weights_root, name, team, file):
     assert n == int(row["n_params"]) - UNUSED_ELEMENTS.get(name, 0)
 
 
-# Elements in the file that are not parameters of the network (see each card's notes).
-UNUSED_ELEMENTS: dict[str, int] = {}
+# Elements in the file that are not parameters of the network (see each card's notes). FEAN: the two 3x3
+# Sobel buffers its forward uses (18) and the 23 tensors of the file it never reads (89,810).
+UNUSED_ELEMENTS: dict[str, int] = {"FEAN-ntire25": 18 + 89810}
 
 
 @pytest.mark.weights
@@ -88,6 +92,9 @@ def test_flops_fully_classified(name):
 FLOPS_256 = {
     "SAFMNv3-ntire25": (9.42, 44),
     "MVFMNet-ntire25": (4.93, 68),
+    "FEAN-ntire25": (12.83, 44),
+    "TDESR-ntire25": (16.42, 33),
+    "PAEDN-ntire25": (15.64, 33),
 }
 
 
@@ -140,3 +147,67 @@ def test_mvfmnet_one_layernorm_per_block():
     net = registry.get("MVFMNet-ntire25").build(4)
     norms = [n for n, m in net.named_modules() if isinstance(m, torch.nn.LayerNorm)]
     assert norms == [f"feats.{i}.pixel_norm" for i in range(6)]
+
+
+# The 23 keys test_demo.py's strict=False load leaves unused with the organizers' SWAVE (none is missing).
+FEAN_UNUSED = {f"eswrb2.{k}" for k in (
+    "alpha", "beta", "gamma", "theta", "omega", "c1_r.expand.weight", "c1_r.depthwise.weight", "c1_r.project.weight",
+    "c2_r.expand.weight", "c2_r.depthwise.weight", "c2_r.project.weight", "c3_r.weight", "c3_r.bias",
+    "swt.kernel_x", "swt.kernel_y", "concatandproyect.weight", "concatandproyect.bias",
+    "pconv1.partial_conv3.weight", "pconv2.partial_conv3.weight", "pconv3.partial_conv3.weight",
+    "pconv4.partial_conv3.weight")} | {"conv_cat1.weight", "conv_cat2.weight"}
+
+
+@pytest.mark.weights
+def test_fean_unused_tensors_are_the_commented_out_modules_and_never_read(weights_root):
+    from registry.ntire25_fean import FEAN, UNUSED_KEYS
+    from registry.ntire25_fean import UNUSED_ELEMENTS as DOCUMENTED
+
+    state = _ntire25.checkpoint_tensors("FEAN-ntire25", weights_root)
+    used = set(FEAN(keep_unused=False).state_dict())
+    assert set(state) - used == FEAN_UNUSED and used <= set(state)
+    assert len(FEAN_UNUSED) == UNUSED_KEYS
+    assert sum(state[k].numel() for k in FEAN_UNUSED) == DOCUMENTED
+    model = registry.get("FEAN-ntire25").build_model(4, weights_dir=weights_root)
+    assert not any(n in FEAN_UNUSED for n, _ in model.net.named_parameters())
+    x = golden_lr()[..., :16, :16]
+    with torch.inference_mode():
+        before = model(x)
+        for k in FEAN_UNUSED:
+            model.net.get_buffer(k).fill_(1e3)
+        torch.testing.assert_close(model(x), before, rtol=0, atol=0)
+
+
+@pytest.mark.weights
+def test_fean_file_sobel_kernels_are_sobel(weights_root):
+    state = _ntire25.checkpoint_tensors("FEAN-ntire25", weights_root)
+    kx = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
+    torch.testing.assert_close(state["eswrb.swt.kernel_x"].view(3, 3), kx)
+    torch.testing.assert_close(state["eswrb.swt.kernel_y"].view(3, 3), kx.t())
+
+
+def test_channel_shuffle():
+    from registry.ops.ntire25_cnn_misc import channel_shuffle
+
+    x = torch.arange(6.0).view(1, 6, 1, 1)
+    assert channel_shuffle(x, 2).flatten().tolist() == [0, 3, 1, 4, 2, 5]
+    assert channel_shuffle(x, 3).flatten().tolist() == [0, 2, 4, 1, 3, 5]
+
+
+def test_tdesr_has_five_factorised_blocks():
+    net = registry.get("TDESR-ntire25").build(4)
+    assert len(net.body) == 5
+    assert net.body[0].td_1[0].kernel_size == (3, 1) and net.body[0].td_1[0].bias is None
+    assert net.body[0].td_1[1].kernel_size == (1, 3) and net.body[0].td_1[1].bias is not None
+
+
+def test_paedn_second_conv_takes_ungated_map_and_output_is_clamped():
+    torch.manual_seed(0)
+    net = registry.get("PAEDN-ntire25").build(4).eval()
+    seen = {}
+    net.cells[0].conv2.register_forward_hook(lambda m, i, o: seen.__setitem__("b", o))
+    net.cells[0].conv3.register_forward_hook(lambda m, i, o: seen.__setitem__("c_in", i[0]))
+    with torch.no_grad():
+        out = net(torch.rand(1, 3, 8, 8) * 4)
+    torch.testing.assert_close(seen["c_in"], seen["b"], rtol=0, atol=0)
+    assert out.min() >= 0 and out.max() <= 1
