@@ -31,7 +31,8 @@ from torch import nn
 
 from registry import ModelCard, register
 from registry.ops.blocks import lrelu
-from registry.ops.ntire25_rep import REPORT, ESANoF, NamedConv, ntire25_challenge, ntire25_weight_file
+from registry.ops.ntire25 import REPORT, entry, weight_file
+from registry.ops.ntire25_rep import ESANoF, NamedConv
 
 N_PARAMS = 71_964
 
@@ -99,13 +100,13 @@ ARRLFN_NTIRE25 = register(ModelCard(
     paper=REPORT,
     scales=(4,),
     build=build,
-    weights=(ntire25_weight_file(
+    weights=(weight_file(
         "team30_ARRLFN.pth", "ecfdb052345fdfe93417f23180d936639dd621b51e67fbbbef4e5ad9a7a56970",
         notes=f"team 30; deployed form (every RRRB fused into conv_fused), {N_PARAMS:,} parameters of ONE x2 "
               "network that is run twice for x4; raw state_dict, loaded strictly at the top level by "
               "test_demo.py (data_range 1.0)"),),
     published=(),
-    challenge=ntire25_challenge(30, "ARRLFN"),
+    challenge=entry(30, "ARRLFN"),
     notes=(
         "NTIRE 2025 ESR entry of team 30: a 12-channel x2 RLFN (3 blocks of 3 FMEN-style RRRBs, ESA of 32 "
         "channels without conv_f whose conv3 is also an RRRB) that is applied twice, with the same weights, "

@@ -33,7 +33,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from registry import ChallengeEntry, ModelCard, Paper, WeightFile, register
+from registry import ModelCard, register
+from registry.ops.ntire25 import REPORT, entry, weight_file
 from registry.ops.ntire25_transformer import (
     DFE,
     HiTBlock,
@@ -100,13 +101,7 @@ class BVISRF(HiTNet):
 # --------------------------------------------------------------------------------------------------
 # Card
 
-_COMMIT = "b69fb668c0362deb696eecbfdebfaa5c2fcdfcb4"
-_REPO = "Amazingren/NTIRE2025_ESR"
-_FILE = "team28_bvi_srfnet_g.pth"
 N_PARAMS = 154839
-
-REPORT = Paper(title="The Tenth NTIRE 2025 Efficient Super-Resolution Challenge Report", venue="CVPR 2025 Workshops",
-               year=2025, url="https://arxiv.org/abs/2504.10686")
 
 
 def build(scale: int) -> nn.Module:
@@ -121,18 +116,11 @@ BVISRF_NTIRE25 = register(ModelCard(
     scales=(4,),
     build=build,
     weights=(
-        WeightFile(
-            file=f"ntire2025/{_FILE}",
-            sha256="3f57996fd52df0a41ca6b5ba1ff07d1a1c3b808a647c49c9c5f566e0733a7386",
-            scales=(4,),
-            url=f"https://raw.githubusercontent.com/{_REPO}/{_COMMIT}/model_zoo/{_FILE}",
-            license="MIT (Copyright 2025 BinRen; NTIRE2025_ESR repository)",
-            input_range=1.0,
+        weight_file(
+            "team28_bvi_srfnet_g.pth", "3f57996fd52df0a41ca6b5ba1ff07d1a1c3b808a647c49c9c5f566e0733a7386",
             state_key="params",
-            source=f"{_REPO}@{_COMMIT}:model_zoo/{_FILE}",
-            notes=("team 28; BasicSR-style dict {'params': ...} (a generator's weights, '_g'), 114 tensors, "
-                   "154,839 parameters, float32; no re-parameterisation (no training-only branches)"),
-        ),
+            notes="team 28; BasicSR-style dict {'params': ...} (a generator's weights, '_g'), 114 tensors, "
+                  "154,839 parameters, float32; no re-parameterisation (no training-only branches)"),
     ),
     published=(),
     notes=(
@@ -152,7 +140,5 @@ BVISRF_NTIRE25 = register(ModelCard(
             "windows": (64, 32, 8, 32, 64), "mlp_ratio": 2.0, "correlation": "channel only (single head)",
             "img_range": 1.0, "rgb_mean": (0.4488, 0.4371, 0.4040), "upsampler": "conv3x3 + PixelShuffle(4)",
             "params": N_PARAMS},
-    challenge=ChallengeEntry(challenge="NTIRE 2025 ESR", year=2025, team=28,
-                             team_name="team 28 (name not verified against the report)",
-                             solution="BVI-SRF", report="https://arxiv.org/abs/2504.10686", rank=None),
+    challenge=entry(28, "BVI-SRF"),
 ))

@@ -33,15 +33,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from registry import ModelCard, register
-from registry.ops.ntire25_cnn_imdn import (
-    GDFN,
-    REPORT,
-    LayerNorm2d,
-    challenge_entry,
-    challenge_weight,
-    tlc_merge,
-    tlc_windows,
-)
+from registry.ops.ntire25 import REPORT, entry, weight_file
+from registry.ops.ntire25_cnn_imdn import GDFN, LayerNorm2d, tlc_merge, tlc_windows
 from registry.span import DIV2K_MEAN
 
 
@@ -171,11 +164,11 @@ DAN_NTIRE25 = register(ModelCard(
     paper=REPORT,
     scales=(4,),
     build=build,
-    weights=(challenge_weight(
-        "team20_DAN.pth", "04db32e38cb45e7d69dbedb68cb6c83969fa59a761d7e9c61441c429d385e541", "params_ema",
-        "team 20; BasicSR dict {params, params_ema}; params_ema (251 tensors, 44,354 parameters) is what "
-        "test_demo.py loads"),),
-    challenge=challenge_entry(20, "DAN"),
+    weights=(weight_file(
+        "team20_DAN.pth", "04db32e38cb45e7d69dbedb68cb6c83969fa59a761d7e9c61441c429d385e541", state_key="params_ema",
+        notes="team 20; BasicSR dict {params, params_ema}; params_ema (251 tensors, 44,354 parameters) is what "
+              "test_demo.py loads"),),
+    challenge=entry(20, "DAN"),
     notes=(
         "NTIRE 2025 ESR checkpoint of team 20 (solution DAN), as the organizers run it: DAN() with its "
         "defaults (16 channels, 6 SCAB blocks), params_ema loaded with strict=True, RGB in [0, 1] "

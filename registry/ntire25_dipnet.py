@@ -23,8 +23,9 @@ Source: Amazingren/NTIRE2025_ESR@b69fb668c0362deb696eecbfdebfaa5c2fcdfcb4:models
 
 from __future__ import annotations
 
-from registry import ChallengeEntry, ModelCard, register
-from registry.ops.ntire25_span_b import REPORT, REPORT_PAPER, TEAM_NAME_UNVERIFIED, RRFBNet, ntire25_weight
+from registry import ModelCard, register
+from registry.ops.ntire25 import REPORT, entry, weight_file
+from registry.ops.ntire25_span_b import RRFBNet
 
 PARAMS = 154_336
 # The organizers' FLOP counter (fvcore FlopCountAnalysis(...).total() on 1x3x256x256, test_demo.py) run on
@@ -48,13 +49,13 @@ DIPNET_SLIM_V2_NTIRE25 = register(ModelCard(
     name="DIPNet_slim_v2-ntire25",
     family="DIPNet",
     kind="cnn",
-    paper=REPORT_PAPER,
+    paper=REPORT,
     scales=(4,),
     build=build_dipnet_slim_v2,
-    weights=(ntire25_weight("team15_DIPNet_slim_v2.pt",
-                            "eca9bfbedfff866eaf4eeea405cdfeeeaa2381ce61d4cf97e476ee6aed1a27a6",
-                            f"team 15; deployed form (folded eval_conv only), raw state_dict, {PARAMS:,} parameters, "
-                            "59 tensors, float32"),),
+    weights=(weight_file(
+        "team15_DIPNet_slim_v2.pt", "eca9bfbedfff866eaf4eeea405cdfeeeaa2381ce61d4cf97e476ee6aed1a27a6",
+        notes=f"team 15; deployed form (folded eval_conv only), raw state_dict, {PARAMS:,} parameters, "
+              "59 tensors, float32"),),
     published=(),
     notes=(
         "NTIRE 2025 ESR entry of team 15 (solution DIPNet_slim_v2): a 32-channel, 4-block RLFN/DIPNet-style "
@@ -72,7 +73,5 @@ DIPNET_SLIM_V2_NTIRE25 = register(ModelCard(
             "esa_channels": 16, "activation": "SiLU", "conv_2": "1x1 (no bias)",
             "upsampler": "folded 3x3 (no bias) + PixelShuffle(4)", "input_range": 1.0, "params": PARAMS,
             "flops_256_organizers_fvcore_G": round(ORGANIZERS_FVCORE_GFLOPS, 4)},
-    challenge=ChallengeEntry(challenge="NTIRE 2025 ESR", year=2025, team=15,
-                             team_name=TEAM_NAME_UNVERIFIED.format(n=15), solution="DIPNet_slim_v2",
-                             report=REPORT, rank=None),
+    challenge=entry(15, "DIPNet_slim_v2"),
 ))

@@ -34,8 +34,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from registry import ChallengeEntry, ModelCard, register
-from registry.ops.ntire25_span_a import REPORT, REPORT_PAPER, MeanShift, span_attention, weight_file
+from registry import ModelCard, register
+from registry.ops.ntire25 import REPORT, entry, weight_file
+from registry.ops.ntire25_span_a import MeanShift, span_attention
 from registry.span import FoldedConv
 
 
@@ -117,7 +118,7 @@ ECAS_NTIRE25 = register(ModelCard(
     name="ECAS-ntire25",
     family="ECAS",
     kind="cnn",
-    paper=REPORT_PAPER,
+    paper=REPORT,
     scales=(4,),
     build=build_ecas,
     weights=(weight_file(
@@ -140,7 +141,5 @@ ECAS_NTIRE25 = register(ModelCard(
             "fusion_gate": "ECA conv1d k=5 on the 160-channel concat", "img_range": 1.0,
             "rgb_mean": (0.4488, 0.4371, 0.4040), "upsampler": "conv3x3 + PixelShuffle(4)", "params": 301413,
             "fvcore_flops_256": 19563807520},
-    challenge=ChallengeEntry(challenge="NTIRE 2025 ESR", year=2025, team=52,
-                             team_name="team 52 (name not verified against the report)", solution="ECAS",
-                             report=REPORT, rank=None),
+    challenge=entry(52, "ECAS"),
 ))

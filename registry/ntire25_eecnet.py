@@ -31,7 +31,8 @@ import torch
 from torch import nn
 
 from registry import ModelCard, register
-from registry.ops.ntire25_rep import REPORT, ESANoF, ntire25_challenge, ntire25_weight_file
+from registry.ops.ntire25 import REPORT, entry, weight_file
+from registry.ops.ntire25_rep import ESANoF
 
 N_PARAMS = 209_744
 
@@ -87,12 +88,12 @@ EECNET_NTIRE25 = register(ModelCard(
     paper=REPORT,
     scales=(4,),
     build=build,
-    weights=(ntire25_weight_file(
+    weights=(weight_file(
         "team47_EECNet.pth", "bb685b65198242490ed0d2d840d2f479e619697d1710717cded0499dff87dae7",
         notes=f"team 47; deployed form (each EEC folded into rep_conv; PReLU slopes kept), {N_PARAMS:,} "
               "parameters; raw state_dict, loaded strictly at the top level by test_demo.py (data_range 1.0)"),),
     published=(),
-    challenge=ntire25_challenge(47, "EECNet"),
+    challenge=entry(47, "EECNet"),
     notes=(
         "NTIRE 2025 ESR entry of team 47: 32 channels, 8 edge-enhanced blocks (folded 3x3 + PReLU, folded 3x3, "
         "ESA of 16 channels without conv_f; no residual inside a block), a 1x1 plus long skip, and a 3x3 + "

@@ -30,8 +30,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from registry import ChallengeEntry, ModelCard, Paper, register
-from registry.ops.ntire25_span_a import REPORT, SPAB2, EvalConv, weight_file
+from registry import ModelCard, Paper, register
+from registry.ops.ntire25 import entry, weight_file
+from registry.ops.ntire25_span_a import SPAB2, EvalConv
 from registry.span import SPAB, FoldedConv
 
 
@@ -89,7 +90,5 @@ ESPAN_NTIRE25 = register(ModelCard(
     config={"feature_channels": 32, "mid_channels": 32, "blocks": 5, "teacher_blocks": 1, "head": "conv9x9",
             "img_range": 1.0, "rgb_mean": None, "upsampler": "folded conv3x3 (32 -> 48) + PixelShuffle(4)",
             "params": 192272, "fvcore_flops_256": 12555649024},
-    challenge=ChallengeEntry(challenge="NTIRE 2025 ESR", year=2025, team=36,
-                             team_name="team 36 (name not verified against the report)", solution="ESPAN",
-                             report=REPORT, rank=None),
+    challenge=entry(36, "ESPAN"),
 ))

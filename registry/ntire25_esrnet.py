@@ -26,8 +26,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from registry import ChallengeEntry, ModelCard, register
-from registry.ops.ntire25_span_a import REPORT, REPORT_PAPER, MeanShift, SingleConvBlock, weight_file
+from registry import ModelCard, register
+from registry.ops.ntire25 import REPORT, entry, weight_file
+from registry.ops.ntire25_span_a import MeanShift, SingleConvBlock
 from registry.span import SPAB, FoldedConv
 
 B7_SCALE = 1e-5
@@ -66,7 +67,7 @@ ESRNET_NTIRE25 = register(ModelCard(
     name="ESRNet-ntire25",
     family="ESRNet",
     kind="cnn",
-    paper=REPORT_PAPER,
+    paper=REPORT,
     scales=(4,),
     build=build_esrnet,
     weights=(weight_file(
@@ -85,7 +86,5 @@ ESRNET_NTIRE25 = register(ModelCard(
     config={"feature_channels": 28, "blocks": 6, "extra_block": "block_7: conv3x3 x 1e-5", "img_range": 255.0,
             "rgb_mean": (0.4488, 0.4371, 0.4040), "upsampler": "conv3x3 + PixelShuffle(4)", "params": 157772,
             "fvcore_flops_256": 10296229888},
-    challenge=ChallengeEntry(challenge="NTIRE 2025 ESR", year=2025, team=38,
-                             team_name="team 38 (name not verified against the report)", solution="ESRNet",
-                             report=REPORT, rank=None),
+    challenge=entry(38, "ESRNet"),
 ))

@@ -34,7 +34,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from registry import ModelCard, register
-from registry.ops.ntire25_rep import REPORT, NamedConv, ntire25_challenge, ntire25_weight_file
+from registry.ops.ntire25 import REPORT, entry, weight_file
+from registry.ops.ntire25_rep import NamedConv
 
 N_PARAMS = 212_628
 
@@ -106,12 +107,12 @@ EXPANDREPNET_NTIRE25 = register(ModelCard(
     paper=REPORT,
     scales=(4,),
     build=build,
-    weights=(ntire25_weight_file(
+    weights=(weight_file(
         "team39_ExpandRepNet.pth", "7220c6a005c4b1e59077409f04140445df88b50664c79b349b733a7f92e05214",
         notes=f"team 39; deployed form (eval_conv only), {N_PARAMS:,} parameters; raw state_dict, loaded "
               "strictly at the top level by test_demo.py (data_range 1.0)"),),
     published=(),
-    challenge=ntire25_challenge(39, "ExpandRepNet"),
+    challenge=entry(39, "ExpandRepNet"),
     notes=(
         "NTIRE 2025 ESR entry of team 39: a SAFMN-like network (36 channels, 6 blocks of a single-scale "
         "modulation cell on 12 channels + a 3x3/1x1 conv FFN of 54 hidden channels, GELU) with a bilinear x4 "

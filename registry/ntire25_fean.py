@@ -42,9 +42,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from registry import ChallengeEntry, ModelCard, WeightFile, register
+from registry import ModelCard, register
 from registry.ops.blocks import pixelshuffle_block
-from registry.ops.ntire25_cnn_misc import REPORT, REPORT_URL, UnusedTensors, channel_shuffle
+from registry.ops.ntire25 import REPORT, entry, weight_file
+from registry.ops.ntire25_cnn_misc import UnusedTensors, channel_shuffle
 
 
 class PartialConv3(nn.Module):
@@ -201,8 +202,6 @@ def build_fean(scale: int) -> FEAN:
     return FEAN(ch=64, scale=scale)
 
 
-_COMMIT = "b69fb668c0362deb696eecbfdebfaa5c2fcdfcb4"
-_FILE = "team42_FEAN.pt"
 PARAMS = 210224
 UNUSED_KEYS = 23
 UNUSED_ELEMENTS = 89810  # eswrb2.* (61,138 incl. its two 3x3 Sobel buffers) + conv_cat1 (12,288) + conv_cat2 (16,384)
@@ -215,23 +214,13 @@ FEAN_NTIRE25 = register(ModelCard(
     scales=(4,),
     build=build_fean,
     weights=(
-        WeightFile(
-            file=f"ntire2025/{_FILE}",
-            sha256="eb35a8ba9ebbc68bad2efbed93167b71db46578a82b112ac8d452159171e37bc",
-            scales=(4,),
-            url=f"https://raw.githubusercontent.com/Amazingren/NTIRE2025_ESR/{_COMMIT}/model_zoo/{_FILE}",
-            license="MIT (Copyright 2025 BinRen; NTIRE2025_ESR repository)",
-            input_range=1.0,
-            state_key=None,
-            source=f"Amazingren/NTIRE2025_ESR@{_COMMIT}:model_zoo/{_FILE}",
-            notes=(f"raw state dict, 84 tensors (300,052 elements): {PARAMS:,} parameters and 2 Sobel buffers of the "
-                   f"network, plus {UNUSED_KEYS} tensors ({UNUSED_ELEMENTS:,} elements) it never reads"),
-        ),
+        weight_file(
+            "team42_FEAN.pt", "eb35a8ba9ebbc68bad2efbed93167b71db46578a82b112ac8d452159171e37bc",
+            notes=f"raw state dict, 84 tensors (300,052 elements): {PARAMS:,} parameters and 2 Sobel buffers of the "
+                  f"network, plus {UNUSED_KEYS} tensors ({UNUSED_ELEMENTS:,} elements) it never reads"),
     ),
     published=(),
-    challenge=ChallengeEntry(challenge="NTIRE 2025 ESR", year=2025, team=42,
-                             team_name="team 42 (team name not verified against the report)",
-                             solution="FEAN", report=REPORT_URL, rank=None),
+    challenge=entry(42, "FEAN"),
     notes=(
         "Team 42's NTIRE 2025 ESR checkpoint (class SWAVE in the authors' code, solution FEAN), a plain "
         f"network with nothing to fuse: {PARAMS:,} parameters. test_demo.py builds SWAVE(num_in_ch=3, "

@@ -34,16 +34,8 @@ from torch import nn
 
 from registry import ModelCard, register
 from registry.ops.blocks import pixelshuffle_block
-from registry.ops.ntire25_cnn_imdn import (
-    RCCA,
-    REPORT,
-    BSConvU,
-    LayerNorm2d,
-    MultiRangeESA,
-    challenge_entry,
-    challenge_weight,
-    distill,
-)
+from registry.ops.ntire25 import REPORT, entry, weight_file
+from registry.ops.ntire25_cnn_imdn import RCCA, BSConvU, LayerNorm2d, MultiRangeESA, distill
 from registry.span import DIV2K_MEAN
 
 
@@ -207,11 +199,11 @@ FMDN_NTIRE25 = register(ModelCard(
     paper=REPORT,
     scales=(4,),
     build=build,
-    weights=(challenge_weight(
-        "team26_FMDN.pth", "8bbac8fb95fceaa6869da1ff8bf19f79b79f4fd8461bab3f61a51005ece916c8", "params_ema",
-        "team 26; BasicSR dict {params, params_ema}; params_ema (478 tensors, 71,525 parameters) is what "
-        "test_demo.py loads"),),
-    challenge=challenge_entry(26, "FMDN"),
+    weights=(weight_file(
+        "team26_FMDN.pth", "8bbac8fb95fceaa6869da1ff8bf19f79b79f4fd8461bab3f61a51005ece916c8", state_key="params_ema",
+        notes="team 26; BasicSR dict {params, params_ema}; params_ema (478 tensors, 71,525 parameters) is what "
+              "test_demo.py loads"),),
+    challenge=entry(26, "FMDN"),
     notes=(
         "NTIRE 2025 ESR checkpoint of team 26 (solution FMDN; test_demo.py names the run '26_FMDN_baseline'), "
         "as the organizers run it: FMDN() with its defaults (24 channels, 3 FMDB_basic blocks + 1 FMDB), "

@@ -34,9 +34,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from registry import ChallengeEntry, ModelCard, register
+from registry import ModelCard, register
 from registry.ops.blocks import ESA
-from registry.ops.ntire25_span_b import REPORT, REPORT_PAPER, TEAM_NAME_UNVERIFIED, ntire25_weight
+from registry.ops.ntire25 import REPORT, entry, weight_file
 
 PARAMS = 303_104
 # fvcore FlopCountAnalysis(...).total() on 1x3x256x256 (the counter test_demo.py uses), run on the
@@ -107,13 +107,13 @@ GLORENET_NTIRE25 = register(ModelCard(
     name="GLoReNet-ntire25",
     family="GLoReNet",
     kind="cnn",
-    paper=REPORT_PAPER,
+    paper=REPORT,
     scales=(4,),
     build=build_glorenet,
-    weights=(ntire25_weight("GLoReNet_m8c48_26_9205.pt",
-                            "185ce15f09ec79e34fffe03074577c2e8038fa32d12925a5dab6367134b513bf",
-                            f"team 48; deployed form (CASRv016_hybrid_deploy: plain 3x3 convs), raw state_dict, "
-                            f"{PARAMS:,} parameters, 58 tensors, stored in float32"),),
+    weights=(weight_file(
+        "GLoReNet_m8c48_26_9205.pt", "185ce15f09ec79e34fffe03074577c2e8038fa32d12925a5dab6367134b513bf",
+        notes=f"team 48; deployed form (CASRv016_hybrid_deploy: plain 3x3 convs), raw state_dict, "
+              f"{PARAMS:,} parameters, 58 tensors, stored in float32"),),
     published=(),
     notes=(
         "NTIRE 2025 ESR entry of team 48 (solution GLoReNet; the file name GLoReNet_m8c48_26_9205 reads as "
@@ -138,7 +138,5 @@ GLORENET_NTIRE25 = register(ModelCard(
             "upsampler": "conv3x3 (linear) + PixelShuffle(4)", "input_range": 1.0,
             "organizers_dtype": "float16 (class default; srbench: float32)", "params": PARAMS,
             "flops_256_organizers_fvcore_G": round(ORGANIZERS_FVCORE_GFLOPS, 4)},
-    challenge=ChallengeEntry(challenge="NTIRE 2025 ESR", year=2025, team=48,
-                             team_name=TEAM_NAME_UNVERIFIED.format(n=48), solution="GLoReNet",
-                             report=REPORT, rank=None),
+    challenge=entry(48, "GLoReNet"),
 ))

@@ -31,15 +31,13 @@ from torch import nn
 
 from registry import ModelCard, register
 from registry.ops.blocks import pixelshuffle_block
+from registry.ops.ntire25 import REPORT, entry, weight_file
 from registry.ops.ntire25_cnn_imdn import (
     GDFN,
     RCCA,
-    REPORT,
     BSConvU,
     LayerNorm2d,
     MultiRangeESA,
-    challenge_entry,
-    challenge_weight,
     distill,
     tlc_merge,
     tlc_windows,
@@ -174,11 +172,11 @@ HANNAHSR_NTIRE25 = register(ModelCard(
     paper=REPORT,
     scales=(4,),
     build=build,
-    weights=(challenge_weight(
-        "team13_HannahSR.pth", "3ee90b9ac5d6f6b358cae3ac362da8f8eca026e55e0931d8d91957e6a454fd94", None,
-        "team 13; raw state dict (296 tensors, 59,600 parameters); the two Conv3XC convs (fea_conv, res_1, "
-        "and each ESA's conv_f_3) are already folded to eval_conv"),),
-    challenge=challenge_entry(13, "HannahSR"),
+    weights=(weight_file(
+        "team13_HannahSR.pth", "3ee90b9ac5d6f6b358cae3ac362da8f8eca026e55e0931d8d91957e6a454fd94",
+        notes="team 13; raw state dict (296 tensors, 59,600 parameters); the two Conv3XC convs (fea_conv, res_1, "
+              "and each ESA's conv_f_3) are already folded to eval_conv"),),
+    challenge=entry(13, "HannahSR"),
     notes=(
         "NTIRE 2025 ESR checkpoint of team 13 (solution HannahSR), as the organizers' test_demo.py runs it: "
         "HannahSR() with its defaults (24 channels, 4 AGDB blocks), the file's top-level dict loaded with "

@@ -42,7 +42,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from registry import ChallengeEntry, ModelCard, Paper, WeightFile, register
+from registry import ModelCard, Paper, register
+from registry.ops.ntire25 import entry, weight_file
 from registry.ops.ntire25_transformer import (
     DFE,
     HiTBlock,
@@ -182,9 +183,6 @@ class HiTSRF(HiTNet):
 # --------------------------------------------------------------------------------------------------
 # Card
 
-_COMMIT = "b69fb668c0362deb696eecbfdebfaa5c2fcdfcb4"
-_REPO = "Amazingren/NTIRE2025_ESR"
-_FILE = "team54_HITSR.pth"
 N_PARAMS = 866420
 
 _PAPER = Paper(title="HiT-SR: Hierarchical Transformer for Efficient Image Super-Resolution",
@@ -203,18 +201,10 @@ HITSRF_NTIRE25 = register(ModelCard(
     scales=(4,),
     build=build,
     weights=(
-        WeightFile(
-            file=f"ntire2025/{_FILE}",
-            sha256="dffb47c5a7e1e28755cde32d9fa4c19f14e965d6c63491da39419bf3699ec456",
-            scales=(4,),
-            url=f"https://raw.githubusercontent.com/{_REPO}/{_COMMIT}/model_zoo/{_FILE}",
-            license="MIT (Copyright 2025 BinRen; NTIRE2025_ESR repository)",
-            input_range=1.0,
-            state_key="params",
-            source=f"{_REPO}@{_COMMIT}:model_zoo/{_FILE}",
-            notes=("team 54; BasicSR-style dict {'params': ...}, 882 tensors, 866,420 parameters, all float32; "
-                   "no re-parameterisation (the network has no training-only branches)"),
-        ),
+        weight_file(
+            "team54_HITSR.pth", "dffb47c5a7e1e28755cde32d9fa4c19f14e965d6c63491da39419bf3699ec456", state_key="params",
+            notes="team 54; BasicSR-style dict {'params': ...}, 882 tensors, 866,420 parameters, all float32; "
+                  "no re-parameterisation (the network has no training-only branches)"),
     ),
     published=(),
     notes=(
@@ -237,7 +227,5 @@ HITSRF_NTIRE25 = register(ModelCard(
             "hier_win_ratios": HIER_WIN_RATIOS, "windows": (4, 8, 16, 32, 48, 64), "mlp_ratio": 2.0,
             "img_range": 1.0, "rgb_mean": (0.4488, 0.4371, 0.4040), "upsampler": "conv3x3 + PixelShuffle(4)",
             "params": N_PARAMS},
-    challenge=ChallengeEntry(challenge="NTIRE 2025 ESR", year=2025, team=54,
-                             team_name="team 54 (name not verified against the report)",
-                             solution="HiT-SRF", report="https://arxiv.org/abs/2504.10686", rank=None),
+    challenge=entry(54, "HiT-SRF"),
 ))

@@ -31,7 +31,8 @@ from torch import nn
 
 from registry import ModelCard, register
 from registry.ops.blocks import CCALayer, conv_layer, lrelu, pixelshuffle_block
-from registry.ops.ntire25_cnn_imdn import REPORT, BSConvS, BSConvU, challenge_entry, challenge_weight, distill
+from registry.ops.ntire25 import REPORT, entry, weight_file
+from registry.ops.ntire25_cnn_imdn import BSConvS, BSConvU, distill
 
 
 class _ConvBNReLU(nn.Module):
@@ -127,11 +128,11 @@ DEPTHIBN_NTIRE25 = register(ModelCard(
     paper=REPORT,
     scales=(4,),
     build=build,
-    weights=(challenge_weight(
-        "team41_DepthIBN.pth", "06aa6ac22823e1b75404b281590fc1a18dd9cf98ead84c3c304c08ab82830d84", None,
-        "team 41; raw state dict of 202 tensors, 121,266 elements = 121,116 parameters + 150 BatchNorm "
-        "buffer elements (running mean/var of the six involutions' BN, 6 x 24, and 6 num_batches_tracked)"),),
-    challenge=challenge_entry(41, "DepthIBN"),
+    weights=(weight_file(
+        "team41_DepthIBN.pth", "06aa6ac22823e1b75404b281590fc1a18dd9cf98ead84c3c304c08ab82830d84",
+        notes="team 41; raw state dict of 202 tensors, 121,266 elements = 121,116 parameters + 150 BatchNorm "
+              "buffer elements (running mean/var of the six involutions' BN, 6 x 24, and 6 num_batches_tracked)"),),
+    challenge=entry(41, "DepthIBN"),
     notes=(
         "NTIRE 2025 ESR checkpoint of team 41 (file and module DepthIBN, class IBMDN; test_demo.py names the "
         "run '41_EFDN_baseline', a copy-paste label), as the organizers run it: IBMDN() with its defaults "

@@ -23,8 +23,9 @@ Source: Amazingren/NTIRE2025_ESR@b69fb668c0362deb696eecbfdebfaa5c2fcdfcb4:models
 
 from __future__ import annotations
 
-from registry import ChallengeEntry, ModelCard, register
-from registry.ops.ntire25_span_b import REPORT, REPORT_PAPER, TEAM_NAME_UNVERIFIED, RRFBNet, ntire25_weight
+from registry import ModelCard, register
+from registry.ops.ntire25 import REPORT, entry, weight_file
+from registry.ops.ntire25_span_b import RRFBNet
 
 PARAMS = 143_008
 # fvcore FlopCountAnalysis(...).total() on 1x3x256x256 (the counter test_demo.py uses), run on the
@@ -48,13 +49,13 @@ IESRNET_NTIRE25 = register(ModelCard(
     name="IESRNet-ntire25",
     family="IESRNet",
     kind="cnn",
-    paper=REPORT_PAPER,
+    paper=REPORT,
     scales=(4,),
     build=build_iesrnet,
-    weights=(ntire25_weight("team21_IESRNet.pt",
-                            "829f8aaefdb63677abc5aa7501edb932f64427e3585199ad62aeb25e8fb90e4e",
-                            f"team 21; deployed form (folded eval_conv only), raw state_dict, {PARAMS:,} "
-                            "parameters, 49 tensors, float32"),),
+    weights=(weight_file(
+        "team21_IESRNet.pt", "829f8aaefdb63677abc5aa7501edb932f64427e3585199ad62aeb25e8fb90e4e",
+        notes=f"team 21; deployed form (folded eval_conv only), raw state_dict, {PARAMS:,} "
+              "parameters, 49 tensors, float32"),),
     published=(),
     notes=(
         "NTIRE 2025 ESR entry of team 21 (solution IESRNet): a 32-channel, 4-block network of the "
@@ -73,7 +74,5 @@ IESRNET_NTIRE25 = register(ModelCard(
             "esa_channels": 16, "esa": "no conv_f", "activation": "SiLU", "conv_2": "folded 3x3 (no bias)",
             "upsampler": "folded 3x3 (no bias) + PixelShuffle(4)", "input_range": 1.0, "params": PARAMS,
             "flops_256_organizers_fvcore_G": round(ORGANIZERS_FVCORE_GFLOPS, 4)},
-    challenge=ChallengeEntry(challenge="NTIRE 2025 ESR", year=2025, team=21,
-                             team_name=TEAM_NAME_UNVERIFIED.format(n=21), solution="IESRNet",
-                             report=REPORT, rank=None),
+    challenge=entry(21, "IESRNet"),
 ))

@@ -33,7 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from registry import ChallengeEntry, ModelCard, Paper, WeightFile, register
+from registry import ModelCard, register
+from registry.ops.ntire25 import REPORT, entry, weight_file
 from registry.ops.ntire25_transformer import DIV2K_MEAN
 
 
@@ -173,13 +174,7 @@ class MAAN(nn.Module):
 # --------------------------------------------------------------------------------------------------
 # Card
 
-_COMMIT = "b69fb668c0362deb696eecbfdebfaa5c2fcdfcb4"
-_REPO = "Amazingren/NTIRE2025_ESR"
-_FILE = "team29_MAANRep.pth"
 N_PARAMS = 168576
-
-REPORT = Paper(title="The Tenth NTIRE 2025 Efficient Super-Resolution Challenge Report", venue="CVPR 2025 Workshops",
-               year=2025, url="https://arxiv.org/abs/2504.10686")
 
 
 def build(scale: int) -> nn.Module:
@@ -194,18 +189,11 @@ MAAN_NTIRE25 = register(ModelCard(
     scales=(4,),
     build=build,
     weights=(
-        WeightFile(
-            file=f"ntire2025/{_FILE}",
-            sha256="25ccd24dac3137fe19d85d4d93b5c06fc9ff775ff112e81c9f32dda411d35eea",
-            scales=(4,),
-            url=f"https://raw.githubusercontent.com/{_REPO}/{_COMMIT}/model_zoo/{_FILE}",
-            license="MIT (Copyright 2025 BinRen; NTIRE2025_ESR repository)",
-            input_range=1.0,
+        weight_file(
+            "team29_MAANRep.pth", "25ccd24dac3137fe19d85d4d93b5c06fc9ff775ff112e81c9f32dda411d35eea",
             state_key="params",
-            source=f"{_REPO}@{_COMMIT}:model_zoo/{_FILE}",
-            notes=("team 29; BasicSR-style dict {'params': ...}, 320 tensors, 168,576 parameters, float32; the "
-                   "deployed ('Rep') form: plain convs only"),
-        ),
+            notes="team 29; BasicSR-style dict {'params': ...}, 320 tensors, 168,576 parameters, float32; the "
+                  "deployed ('Rep') form: plain convs only"),
     ),
     published=(),
     notes=(
@@ -225,7 +213,5 @@ MAAN_NTIRE25 = register(ModelCard(
     config={"embed_dim": 48, "depths": (2, 3, 2), "mlp_ratio": 2, "lsk_branches": "identity | 11 | 23 | 35",
             "img_range": 1.0, "rgb_mean": DIV2K_MEAN, "upsampler": "conv3x3 + PixelShuffle(4)",
             "params": N_PARAMS},
-    challenge=ChallengeEntry(challenge="NTIRE 2025 ESR", year=2025, team=29,
-                             team_name="team 29 (name not verified against the report)",
-                             solution="MAAN", report="https://arxiv.org/abs/2504.10686", rank=None),
+    challenge=entry(29, "MAAN"),
 ))

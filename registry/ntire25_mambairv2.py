@@ -44,7 +44,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from registry import ChallengeEntry, ModelCard, Paper, WeightFile, register
+from registry import ModelCard, Paper, register
+from registry.ops.ntire25 import entry, weight_file
 from registry.ops.ntire25_mamba import (
     RGB_MEAN,
     PatchNorm,
@@ -316,10 +317,8 @@ class MambaIRv2Light(nn.Module):
 # --------------------------------------------------------------------------------------------------
 # Card
 
-_COMMIT = "b69fb668c0362deb696eecbfdebfaa5c2fcdfcb4"
 _PAPER = Paper(title="MambaIRv2: Attentive State Space Restoration", venue="CVPR", year=2025,
                url="https://arxiv.org/abs/2411.15269")
-_FILE = "team40_mambairv2light.pth"
 
 
 def build_mambairv2_light(scale: int) -> MambaIRv2Light:
@@ -334,22 +333,16 @@ MAMBAIRV2_LIGHT_CARD = register(ModelCard(
     scales=(4,),
     build=build_mambairv2_light,
     weights=(
-        WeightFile(file=f"ntire2025/{_FILE}",
-                   sha256="3e80def799232727ff0663f2b922135ba7d377699ad7b527862256f402414317",
-                   scales=(4,),
-                   url=f"https://raw.githubusercontent.com/Amazingren/NTIRE2025_ESR/{_COMMIT}/model_zoo/{_FILE}",
-                   license="MIT (Copyright 2025 BinRen; NTIRE2025_ESR repository)",
-                   input_range=1.0, state_key="params",
-                   source=f"Amazingren/NTIRE2025_ESR@{_COMMIT}:model_zoo/{_FILE}",
-                   notes=("{params} only. The organizers' MambaIRv2LightModel.load_weights takes 'params' "
-                          "and loads with strict=False, but with their class and this file nothing is "
-                          "missing and nothing unexpected (checked: 1,019 tensors, all used), so srbench's "
-                          "strict load is the same load. The file holds the int64 buffer "
-                          "relative_position_index_SA (256x256), equal to the index the class computes.")),
+        weight_file(
+            "team40_mambairv2light.pth", "3e80def799232727ff0663f2b922135ba7d377699ad7b527862256f402414317",
+            state_key="params",
+            notes="{params} only. The organizers' MambaIRv2LightModel.load_weights takes 'params' "
+                  "and loads with strict=False, but with their class and this file nothing is "
+                  "missing and nothing unexpected (checked: 1,019 tensors, all used), so srbench's "
+                  "strict load is the same load. The file holds the int64 buffer "
+                  "relative_position_index_SA (256x256), equal to the index the class computes."),
     ),
-    challenge=ChallengeEntry(challenge="NTIRE 2025 ESR", year=2025, team=40,
-                             team_name="team40 (name not retrieved from the report)", solution="MambaIRv2-light",
-                             report="https://arxiv.org/abs/2504.10686", rank=None),
+    challenge=entry(40, "MambaIRv2-light"),
     notes=("Team 40's MambaIRv2-light (48 channels, 4 ASSBs x 5 attentive layers, window 16, d_state 8, "
            "64 routed prompts); 789,680 parameters; the file also holds the 65,536-element int64 "
            "relative-position index (MANIFEST's 855,216 counts both). Training form, nothing to fuse. "

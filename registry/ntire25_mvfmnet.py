@@ -41,8 +41,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from registry import ChallengeEntry, ModelCard, WeightFile, register
-from registry.ops.ntire25_cnn_misc import REPORT
+from registry import ModelCard, register
+from registry.ops.ntire25 import REPORT, entry, weight_file
 
 
 def local_variance(x: torch.Tensor, out_size: tuple[int, int]) -> torch.Tensor:
@@ -141,8 +141,6 @@ def build_mvfmnet(scale: int) -> MVFMNet:
     return MVFMNet(dim=26, n_blocks=6, scale=scale)
 
 
-_COMMIT = "b69fb668c0362deb696eecbfdebfaa5c2fcdfcb4"
-_FILE = "team27_MVFMNet.pth"
 PARAMS = 86888
 
 MVFMNET_NTIRE25 = register(ModelCard(
@@ -153,22 +151,12 @@ MVFMNET_NTIRE25 = register(ModelCard(
     scales=(4,),
     build=build_mvfmnet,
     weights=(
-        WeightFile(
-            file=f"ntire2025/{_FILE}",
-            sha256="5ac55c5b0d993aeed09a1adcd0e20f7796f17ad45751c9ac2790372b568b4d4d",
-            scales=(4,),
-            url=f"https://raw.githubusercontent.com/Amazingren/NTIRE2025_ESR/{_COMMIT}/model_zoo/{_FILE}",
-            license="MIT (Copyright 2025 BinRen; NTIRE2025_ESR repository)",
-            input_range=1.0,
-            state_key=None,
-            source=f"Amazingren/NTIRE2025_ESR@{_COMMIT}:model_zoo/{_FILE}",
-            notes=f"raw state dict, 154 tensors, {PARAMS:,} parameters; plain (no re-parameterisation)",
-        ),
+        weight_file(
+            "team27_MVFMNet.pth", "5ac55c5b0d993aeed09a1adcd0e20f7796f17ad45751c9ac2790372b568b4d4d",
+            notes=f"raw state dict, 154 tensors, {PARAMS:,} parameters; plain (no re-parameterisation)"),
     ),
     published=(),
-    challenge=ChallengeEntry(challenge="NTIRE 2025 ESR", year=2025, team=27,
-                             team_name="team 27 (team name not verified against the report)",
-                             solution="MVFMNet", report="https://arxiv.org/abs/2504.10686", rank=None),
+    challenge=entry(27, "MVFMNet"),
     notes=(
         "Team 27's NTIRE 2025 ESR checkpoint as submitted: a raw state dict (154 tensors, "
         f"{PARAMS:,} parameters), plain convolutions, LayerNorms and the LVSA scales alpha/belt; nothing to "

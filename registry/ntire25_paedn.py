@@ -25,8 +25,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from registry import ChallengeEntry, ModelCard, WeightFile, register
-from registry.ops.ntire25_cnn_misc import REPORT, REPORT_URL, centred_sigmoid
+from registry import ModelCard, register
+from registry.ops.ntire25 import REPORT, entry, weight_file
+from registry.ops.ntire25_cnn_misc import centred_sigmoid
 
 
 class FoldedEDBB(nn.Module):
@@ -81,8 +82,6 @@ def build_paedn(scale: int) -> PAEDN:
     return PAEDN(ch=48, scale=scale)
 
 
-_COMMIT = "b69fb668c0362deb696eecbfdebfaa5c2fcdfcb4"
-_FILE = "team56_PAEDN.pth"
 PARAMS = 240336
 
 PAEDN_NTIRE25 = register(ModelCard(
@@ -93,22 +92,12 @@ PAEDN_NTIRE25 = register(ModelCard(
     scales=(4,),
     build=build_paedn,
     weights=(
-        WeightFile(
-            file=f"ntire2025/{_FILE}",
-            sha256="6406feccd6131f27b5069379ad13bbfd1256e93fea5842c7bd084bdb4d1c0ab3",
-            scales=(4,),
-            url=f"https://raw.githubusercontent.com/Amazingren/NTIRE2025_ESR/{_COMMIT}/model_zoo/{_FILE}",
-            license="MIT (Copyright 2025 BinRen; NTIRE2025_ESR repository)",
-            input_range=1.0,
-            state_key=None,
-            source=f"Amazingren/NTIRE2025_ESR@{_COMMIT}:model_zoo/{_FILE}",
-            notes=f"raw state dict, 75 tensors, {PARAMS:,} parameters; re-parameterised (folded EDBB convs)",
-        ),
+        weight_file(
+            "team56_PAEDN.pth", "6406feccd6131f27b5069379ad13bbfd1256e93fea5842c7bd084bdb4d1c0ab3",
+            notes=f"raw state dict, 75 tensors, {PARAMS:,} parameters; re-parameterised (folded EDBB convs)"),
     ),
     published=(),
-    challenge=ChallengeEntry(challenge="NTIRE 2025 ESR", year=2025, team=56,
-                             team_name="team 56 (team name not verified against the report)",
-                             solution="PAEDN", report=REPORT_URL, rank=None),
+    challenge=entry(56, "PAEDN"),
     notes=(
         f"Team 56's NTIRE 2025 ESR checkpoint as submitted: a raw state dict (75 tensors, {PARAMS:,} "
         "parameters) in the deployed form, every EDBB already folded into rep_conv + PReLU "

@@ -38,7 +38,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from registry import ChallengeEntry, ModelCard, Paper, WeightFile, register
+from registry import ModelCard, register
+from registry.ops.ntire25 import REPORT, entry, weight_file
 from registry.ops.ntire25_mamba import RGB_MEAN, PatchNorm, UpsampleOneStep, init_multi_scan, multi_scan, tokens_to_map
 
 __all__ = ["PFVM"]
@@ -158,10 +159,6 @@ class PFVM(nn.Module):
 # --------------------------------------------------------------------------------------------------
 # Card
 
-_COMMIT = "b69fb668c0362deb696eecbfdebfaa5c2fcdfcb4"
-_REPORT = Paper(title="The Tenth NTIRE 2025 Efficient Super-Resolution Challenge Report",
-                venue="CVPR 2025 Workshops", year=2025, url="https://arxiv.org/abs/2504.10686")
-_FILE = "team34_PFVM.pth"
 
 
 def build_pfvm(scale: int) -> PFVM:
@@ -172,24 +169,17 @@ PFVM_CARD = register(ModelCard(
     name="PFVM-ntire25",
     family="PFVM",
     kind="mamba",
-    paper=_REPORT,
+    paper=REPORT,
     scales=(4,),
     build=build_pfvm,
     weights=(
-        WeightFile(file=f"ntire2025/{_FILE}",
-                   sha256="6d14c30da82a3c0c6ed23f4478b810224290fd769e8b19270b4838ff8228e1f7",
-                   scales=(4,),
-                   url=f"https://raw.githubusercontent.com/Amazingren/NTIRE2025_ESR/{_COMMIT}/model_zoo/{_FILE}",
-                   license="MIT (Copyright 2025 BinRen; NTIRE2025_ESR repository)",
-                   input_range=1.0, state_key="params",
-                   source=f"Amazingren/NTIRE2025_ESR@{_COMMIT}:model_zoo/{_FILE}",
-                   notes=("BasicSR training checkpoint {params, params_ema}; the organizers' test_demo.py "
-                          "(model_id 34) loads 'params' strictly, so srbench does too (params_ema differs "
-                          "by up to 0.007 per weight and is not used).")),
+        weight_file(
+            "team34_PFVM.pth", "6d14c30da82a3c0c6ed23f4478b810224290fd769e8b19270b4838ff8228e1f7", state_key="params",
+            notes="BasicSR training checkpoint {params, params_ema}; the organizers' test_demo.py "
+                  "(model_id 34) loads 'params' strictly, so srbench does too (params_ema differs "
+                  "by up to 0.007 per weight and is not used)."),
     ),
-    challenge=ChallengeEntry(challenge="NTIRE 2025 ESR", year=2025, team=34,
-                             team_name="team34 (name not retrieved from the report)", solution="PFVM",
-                             report="https://arxiv.org/abs/2504.10686", rank=None),
+    challenge=entry(34, "PFVM"),
     notes=("Team 34's 'Parameter-Free Vision Mamba': a one-group MambaIR (60 channels, 4 VSS blocks with "
            "four-direction SS2D scans, d_state 16) whose block's convolutional branch is a 'parameter-free "
            "attention' gate; 427,848 parameters, all in the file (loads strictly, as test_demo does). The "

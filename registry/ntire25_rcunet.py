@@ -31,7 +31,7 @@ from torch import nn
 
 from registry import ModelCard, register
 from registry.ops.blocks import ESALite, conv_layer
-from registry.ops.ntire25_rep import REPORT, ntire25_challenge, ntire25_weight_file
+from registry.ops.ntire25 import REPORT, entry, weight_file
 
 N_PARAMS = 212_944
 SLOPE = 0.01  # nn.LeakyReLU()'s default, as the authors' block uses it
@@ -90,12 +90,12 @@ RCUNET_NTIRE25 = register(ModelCard(
     paper=REPORT,
     scales=(4,),
     build=build,
-    weights=(ntire25_weight_file(
+    weights=(weight_file(
         "team37_RCUNet.pth", "64d12f4283f9763f8a192401ec4473b946458df4f772f3dfb0ca93c285b1ae3e",
         notes=f"team 37; plain (not re-parameterised) network without biases, {N_PARAMS:,} parameters; raw "
               "state_dict, loaded strictly at the top level by test_demo.py (data_range 1.0)"),),
     published=(),
-    challenge=ntire25_challenge(37, "RCUNet"),
+    challenge=entry(37, "RCUNet"),
     notes=(
         "NTIRE 2025 ESR entry of team 37: 48 channels, 4 blocks that convolve only the first 30 channels "
         "(two pairs of 3x3 + LeakyReLU 0.01), concatenate them with the 18 untouched ones, fuse with a 1x1 and "

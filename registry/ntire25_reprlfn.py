@@ -31,7 +31,8 @@ from torch import nn
 
 from registry import ModelCard, register
 from registry.ops.blocks import ESALite, conv_layer, lrelu, pixelshuffle_block
-from registry.ops.ntire25_rep import REPORT, NamedConv, ntire25_challenge, ntire25_weight_file
+from registry.ops.ntire25 import REPORT, entry, weight_file
+from registry.ops.ntire25_rep import NamedConv
 
 N_PARAMS = 325_020
 
@@ -86,12 +87,12 @@ REPRLFN_NTIRE25 = register(ModelCard(
     paper=REPORT,
     scales=(4,),
     build=build,
-    weights=(ntire25_weight_file(
+    weights=(weight_file(
         "team25_RepRLFN.pth", "be8a1994bcf92bf13b59103804b263c7c914cb9fa8f7e517695962f17cc5b83e",
         notes=f"team 25; deployed form (c1_r/c2_r/c3_r folded into rbr_reparam), {N_PARAMS:,} parameters; "
               "a raw state_dict loaded strictly at the top level by the organizers' test_demo.py (data_range 1.0)"),),
     published=(),
-    challenge=ntire25_challenge(25, "RepRLFN"),
+    challenge=entry(25, "RepRLFN"),
     notes=(
         "NTIRE 2025 ESR entry of team 25: RLFN with 48 channels, 4 blocks, ESA of 15 channels, the three 3x3 "
         "convolutions of each block re-parameterised (3x3 + 3x1 + 1x3 + 1x1 + identity during training). The "

@@ -31,8 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from registry import ChallengeEntry, ModelCard, WeightFile, register
-from registry.ops.ntire25_cnn_misc import REPORT
+from registry import ModelCard, register
+from registry.ops.ntire25 import REPORT, entry, weight_file
 
 
 class SimpleSAFM(nn.Module):
@@ -97,8 +97,6 @@ def build_safmnv3(scale: int) -> SAFMNv3:
     return SAFMNv3(dim=40, num_blocks=6, ffn_scale=1.5, scale=scale)
 
 
-_COMMIT = "b69fb668c0362deb696eecbfdebfaa5c2fcdfcb4"
-_FILE = "team19_safmnv3.pth"
 PARAMS = 144672
 
 SAFMNV3_NTIRE25 = register(ModelCard(
@@ -109,22 +107,12 @@ SAFMNV3_NTIRE25 = register(ModelCard(
     scales=(4,),
     build=build_safmnv3,
     weights=(
-        WeightFile(
-            file=f"ntire2025/{_FILE}",
-            sha256="07ca690f7935b97978a36bbb2e82aa821ffea7d38555eeb8468ee9e1425bd4dd",
-            scales=(4,),
-            url=f"https://raw.githubusercontent.com/Amazingren/NTIRE2025_ESR/{_COMMIT}/model_zoo/{_FILE}",
-            license="MIT (Copyright 2025 BinRen; NTIRE2025_ESR repository)",
-            input_range=1.0,
-            state_key=None,
-            source=f"Amazingren/NTIRE2025_ESR@{_COMMIT}:model_zoo/{_FILE}",
-            notes=f"raw state dict, 44 tensors, {PARAMS:,} parameters; plain (no re-parameterisation)",
-        ),
+        weight_file(
+            "team19_safmnv3.pth", "07ca690f7935b97978a36bbb2e82aa821ffea7d38555eeb8468ee9e1425bd4dd",
+            notes=f"raw state dict, 44 tensors, {PARAMS:,} parameters; plain (no re-parameterisation)"),
     ),
     published=(),
-    challenge=ChallengeEntry(challenge="NTIRE 2025 ESR", year=2025, team=19,
-                             team_name="team 19 (team name not verified against the report)",
-                             solution="SAFMNv3", report="https://arxiv.org/abs/2504.10686", rank=None),
+    challenge=entry(19, "SAFMNv3"),
     notes=(
         "Team 19's NTIRE 2025 ESR checkpoint, the form that was submitted and run: a raw state dict of 44 "
         f"bias-free conv weights ({PARAMS:,} parameters), nothing to fuse. Loaded as the challenge's "

@@ -25,7 +25,7 @@ from torch import nn
 
 from registry import ModelCard, register
 from registry.ops.blocks import pixelshuffle_block
-from registry.ops.ntire25_cnn_imdn import REPORT, challenge_entry, challenge_weight
+from registry.ops.ntire25 import REPORT, entry, weight_file
 
 
 class SDC(nn.Module):
@@ -95,11 +95,11 @@ SGSDN_NTIRE25 = register(ModelCard(
     paper=REPORT,
     scales=(4,),
     build=build,
-    weights=(challenge_weight(
-        "team18_SGSDN.pth", "6a3fe679e42c420992522621bc3362890b02ec55c4f221e7e95c76b5b97c4180", "params_ema",
-        "team 18; BasicSR dict {params, params_ema}; params_ema (372 tensors, 92,592 parameters) is what "
-        "test_demo.py loads"),),
-    challenge=challenge_entry(18, "SGSDN"),
+    weights=(weight_file(
+        "team18_SGSDN.pth", "6a3fe679e42c420992522621bc3362890b02ec55c4f221e7e95c76b5b97c4180", state_key="params_ema",
+        notes="team 18; BasicSR dict {params, params_ema}; params_ema (372 tensors, 92,592 parameters) is what "
+              "test_demo.py loads"),),
+    challenge=entry(18, "SGSDN"),
     notes=(
         "NTIRE 2025 ESR checkpoint of team 18 (solution SGSDN), as the organizers run it: SGSDN() with its "
         "defaults (24 channels, 8 LPF blocks), params_ema loaded with strict=True, RGB in [0, 1] "

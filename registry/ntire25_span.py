@@ -30,8 +30,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from registry import ChallengeEntry, ModelCard, Paper, register
-from registry.ops.ntire25_span_a import REPORT, weight_file
+from registry import ModelCard, Paper, register
+from registry.ops.ntire25 import entry, weight_file
 from registry.span import SPAN
 
 
@@ -88,9 +88,7 @@ SPAN_NTIRE25 = register(ModelCard(
     config={"feature_channels": 28, "blocks": 6, "conv_cat_out": 20, "img_range": 255.0,
             "rgb_mean": (0.4488, 0.4371, 0.4040), "upsampler": "conv3x3 (20 -> 48) + PixelShuffle(4)",
             "params": 146328, "fvcore_flops_256": 9548595200},
-    challenge=ChallengeEntry(challenge="NTIRE 2025 ESR", year=2025, team=46,
-                             team_name="team 46 (name not verified against the report)", solution="SPAN",
-                             report=REPORT, rank=None),
+    challenge=entry(46, "SPAN"),
 ))
 
 DSCF_NTIRE25 = register(ModelCard(
@@ -123,7 +121,5 @@ DSCF_NTIRE25 = register(ModelCard(
     config={"feature_channels": 26, "blocks": 6, "img_range": 255.0, "rgb_mean": (0.4488, 0.4371, 0.4040),
             "upsampler": "conv3x3 + PixelShuffle(4)", "training": "ConvLoRA + spatial-affinity distillation "
             "from SPAN (merged)", "params": 130828, "fvcore_flops_256": 8535015424},
-    challenge=ChallengeEntry(challenge="NTIRE 2025 ESR", year=2025, team=23,
-                             team_name="EMSR (not verified against the report)", solution="DSCF (DSCLoRA)",
-                             report=REPORT, rank=1),
+    challenge=entry(23, "DSCF (DSCLoRA)", rank=1),
 ))

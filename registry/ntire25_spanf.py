@@ -28,8 +28,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from registry import ChallengeEntry, ModelCard, register
-from registry.ops.ntire25_span_a import REPORT, REPORT_PAPER, SPABIO, weight_file
+from registry import ModelCard, register
+from registry.ops.ntire25 import REPORT, entry, weight_file
+from registry.ops.ntire25_span_a import SPABIO
 from registry.span import FoldedConv
 
 
@@ -65,7 +66,7 @@ SPANF_NTIRE25 = register(ModelCard(
     name="SPANF-ntire25",
     family="SPANF",
     kind="cnn",
-    paper=REPORT_PAPER,
+    paper=REPORT,
     scales=(4,),
     build=build_spanf,
     weights=(weight_file(
@@ -87,7 +88,5 @@ SPANF_NTIRE25 = register(ModelCard(
     config={"feature_channels": 32, "blocks": 5, "near_branch": "grouped conv3x3 3 -> 48 (nearest copy)",
             "img_range": 1.0, "rgb_mean": None, "upsampler": "conv_2 3x3 (32 -> 48) + PixelShuffle(4)",
             "params": 148288, "fvcore_flops_256": 9681502208},
-    challenge=ChallengeEntry(challenge="NTIRE 2025 ESR", year=2025, team=24,
-                             team_name="XiaomiMM (not verified against the report)", solution="SPANF",
-                             report=REPORT, rank=None),
+    challenge=entry(24, "SPANF"),
 ))

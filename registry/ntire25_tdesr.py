@@ -23,9 +23,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from registry import ChallengeEntry, ModelCard, WeightFile, register
+from registry import ModelCard, register
 from registry.ops.blocks import pixelshuffle_block
-from registry.ops.ntire25_cnn_misc import REPORT, REPORT_URL, centred_sigmoid
+from registry.ops.ntire25 import REPORT, entry, weight_file
+from registry.ops.ntire25_cnn_misc import centred_sigmoid
 
 
 def td_conv(ch: int) -> nn.Sequential:
@@ -63,8 +64,6 @@ def build_tdesr(scale: int) -> TDESR:
     return TDESR(ch=64, n_blocks=5, scale=scale)
 
 
-_COMMIT = "b69fb668c0362deb696eecbfdebfaa5c2fcdfcb4"
-_FILE = "team45_TDESR.pth"
 PARAMS = 251696
 
 TDESR_NTIRE25 = register(ModelCard(
@@ -75,22 +74,12 @@ TDESR_NTIRE25 = register(ModelCard(
     scales=(4,),
     build=build_tdesr,
     weights=(
-        WeightFile(
-            file=f"ntire2025/{_FILE}",
-            sha256="fc52c517c4e80c0ac95b4b36e84ada0c7c7e9408f99765d33b6d2e822091e509",
-            scales=(4,),
-            url=f"https://raw.githubusercontent.com/Amazingren/NTIRE2025_ESR/{_COMMIT}/model_zoo/{_FILE}",
-            license="MIT (Copyright 2025 BinRen; NTIRE2025_ESR repository)",
-            input_range=1.0,
-            state_key=None,
-            source=f"Amazingren/NTIRE2025_ESR@{_COMMIT}:model_zoo/{_FILE}",
-            notes=f"raw state dict, 51 tensors, {PARAMS:,} parameters; plain factorised convs",
-        ),
+        weight_file(
+            "team45_TDESR.pth", "fc52c517c4e80c0ac95b4b36e84ada0c7c7e9408f99765d33b6d2e822091e509",
+            notes=f"raw state dict, 51 tensors, {PARAMS:,} parameters; plain factorised convs"),
     ),
     published=(),
-    challenge=ChallengeEntry(challenge="NTIRE 2025 ESR", year=2025, team=45,
-                             team_name="team 45 (team name not verified against the report)",
-                             solution="TDESR", report=REPORT_URL, rank=None),
+    challenge=entry(45, "TDESR"),
     notes=(
         f"Team 45's NTIRE 2025 ESR checkpoint as submitted: a raw state dict (51 tensors, {PARAMS:,} "
         "parameters) of the inference network itself (3x1 + 1x3 factorised convs; no branches to fuse). "

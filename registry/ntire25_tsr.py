@@ -28,8 +28,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from registry import ChallengeEntry, ModelCard, register
-from registry.ops.ntire25_span_b import REPORT, REPORT_PAPER, TEAM_NAME_UNVERIFIED, EvalConv, ntire25_weight
+from registry import ModelCard, register
+from registry.ops.ntire25 import REPORT, entry, weight_file
+from registry.ops.ntire25_span_b import EvalConv
 
 PARAMS = {"TSR": 171_984, "TSSR": 163_792}
 # fvcore FlopCountAnalysis(...).total() on 1x3x256x256 (the counter test_demo.py uses), run on the
@@ -99,11 +100,11 @@ def _card(solution: str, team: int, file: str, sha256: str, conv_2: str, n_tenso
         name=f"{solution}-ntire25",
         family="TSR",
         kind="cnn",
-        paper=REPORT_PAPER,
+        paper=REPORT,
         scales=(4,),
         build=functools.partial(build_tsr, conv_2=conv_2),
-        weights=(ntire25_weight(file, sha256, f"team {team}; deployed form (folded eval_conv with bias), raw "
-                                f"state_dict, {params:,} parameters, {n_tensors} tensors, float32"),),
+        weights=(weight_file(file, sha256, notes=f"team {team}; deployed form (folded eval_conv with bias), raw "
+                                                 f"state_dict, {params:,} parameters, {n_tensors} tensors, float32"),),
         published=(),
         notes=(f"NTIRE 2025 ESR entry of team {team} (solution {solution}): " + _COMMON + " " + extra
                + f" srbench run (CPU, fp32): Set5 x4 Y-PSNR {set5} dB (Bicubic 28.43)."),
@@ -111,9 +112,7 @@ def _card(solution: str, team: int, file: str, sha256: str, conv_2: str, n_tenso
                 "conv_2": "folded 3x3 (bias)" if conv_2 == "folded3x3" else "1x1 (bias)",
                 "upsampler": "conv3x3 (bias) + PixelShuffle(4)", "input_range": 1.0, "params": params,
                 "flops_256_organizers_fvcore_G": round(ORGANIZERS_FVCORE_GFLOPS[solution], 4)},
-        challenge=ChallengeEntry(challenge="NTIRE 2025 ESR", year=2025, team=team,
-                                 team_name=TEAM_NAME_UNVERIFIED.format(n=team), solution=solution,
-                                 report=REPORT, rank=None),
+        challenge=entry(team, solution),
     )
 
 

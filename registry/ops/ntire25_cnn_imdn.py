@@ -23,6 +23,8 @@ after their forward passes, with the parameter names of those files so the check
   summed pairwise into two ranges of about 1/6 resolution.
 * ``distill``: the three-step distillation of IMDN/RFDN blocks (``c1_d``/``c1_r`` .. ``c4``, ``c5``)
   with the block's own activation.
+
+The card facts shared by all NTIRE 2025 entries are in ``registry/ops/ntire25.py``.
 """
 
 from __future__ import annotations
@@ -33,7 +35,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from registry.base import ChallengeEntry, Paper, WeightFile
 from registry.ops.blocks import CCALayer
 
 __all__ = ["BSConvU", "BSConvS", "local_variance", "MultiRangeESA", "LayerNorm2d", "GDFN", "ElementScale", "RCCA",
@@ -214,34 +215,3 @@ def distill(block: nn.Module, x: torch.Tensor, act) -> torch.Tensor:
     r3 = act(block.c3_r(r2) + r2)
     r4 = act(block.c4(r3))
     return block.c5(torch.cat([d1, d2, d3, r4], dim=1))
-
-
-# --------------------------------------------------------------------------------------------------
-# Card pieces common to these entries (facts from $SRBENCH_WEIGHTS/ntire2025/MANIFEST.tsv)
-
-SRC_REPO = "Amazingren/NTIRE2025_ESR"
-SRC_COMMIT = "b69fb668c0362deb696eecbfdebfaa5c2fcdfcb4"
-REPORT_URL = "https://arxiv.org/abs/2504.10686"
-REPORT = Paper(title="The Tenth NTIRE 2025 Efficient Super-Resolution Challenge Report", venue="CVPR 2025 Workshops",
-               year=2025, url=REPORT_URL)
-# The report's team/rank tables could not be read where these cards were written (only its first page was
-# reachable); the organizers' repository names solutions, not teams.
-TEAM_NAME_UNVERIFIED = "not verified (challenge report tables not consulted)"
-
-
-def source(file: str) -> str:
-    return f"{SRC_REPO}@{SRC_COMMIT}:model_zoo/{file}"
-
-
-def challenge_weight(file: str, sha256: str, state_key: str | None, notes: str) -> WeightFile:
-    """The organizers' copy of a team's checkpoint (``model_zoo/<file>``), fed RGB in [0, 1]."""
-    return WeightFile(file=f"ntire2025/{file}", sha256=sha256, scales=(4,),
-                      url=f"https://raw.githubusercontent.com/{SRC_REPO}/{SRC_COMMIT}/model_zoo/{file}",
-                      license="MIT (Copyright 2025 BinRen; NTIRE2025_ESR repository)", input_range=1.0,
-                      state_key=state_key, source=source(file), notes=notes)
-
-
-def challenge_entry(team: int, solution: str, team_name: str = TEAM_NAME_UNVERIFIED,
-                    rank: int | None = None) -> ChallengeEntry:
-    return ChallengeEntry(challenge="NTIRE 2025 ESR", year=2025, team=team, team_name=team_name,
-                          solution=solution, report=REPORT_URL, rank=rank)

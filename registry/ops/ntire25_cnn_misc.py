@@ -3,10 +3,11 @@
 * :func:`centred_sigmoid`: ``sigmoid(h) - 0.5``, the parameter-free attention map of SPAN that TDESR
   (team 45, ``(h + x) * (sigmoid(h) - 0.5)``) and PAEDN (team 56, ``h * (sigmoid(h) - 0.5)``) reuse.
 * :func:`channel_shuffle`: ShuffleNet's channel shuffle, ``(N, g, C/g, H, W) -> (N, C/g, g, H, W)``.
-* :data:`REPORT`: the challenge report, the paper of the entries that have no paper of their own.
 * :class:`UnusedTensors`: persistent, non-trainable buffers that hold tensors a checkpoint carries but
   the network never reads, so that ``load_state_dict(strict=True)`` accepts the file as it is, without
   counting those tensors as parameters of the network.
+
+The card facts (the organizers' repository, the challenge report) are in ``registry/ops/ntire25.py``.
 """
 
 from __future__ import annotations
@@ -14,13 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from registry import Paper
-
-__all__ = ["REPORT", "REPORT_URL", "centred_sigmoid", "channel_shuffle", "UnusedTensors"]
-
-REPORT_URL = "https://arxiv.org/abs/2504.10686"
-REPORT = Paper(title="The Tenth NTIRE 2025 Efficient Super-Resolution Challenge Report", venue="CVPR 2025 Workshops",
-               year=2025, url=REPORT_URL)
+__all__ = ["centred_sigmoid", "channel_shuffle", "UnusedTensors"]
 
 
 def centred_sigmoid(h: torch.Tensor) -> torch.Tensor:

@@ -10,8 +10,7 @@ attribute the file uses, so the files load with ``strict=True``.
 skip from ``conv1`` is added to the upsampled branch *unprojected*. The RLFN-style ESA with ``conv_f`` is
 ``registry.ops.blocks.ESALite``.
 
-:func:`ntire25_weight_file` and :func:`ntire25_challenge` build the parts of these cards that only differ by
-file, team and solution (the organizers' repository, commit, licence and report).
+The card facts these entries share with the other NTIRE 2025 entries are in ``registry/ops/ntire25.py``.
 """
 
 from __future__ import annotations
@@ -20,40 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from registry.base import ChallengeEntry, Paper, WeightFile
-
-__all__ = ["NamedConv", "ESANoF", "REPORT", "SRC_REPO", "SRC_COMMIT", "ntire25_weight_file", "ntire25_challenge"]
-
-SRC_REPO = "Amazingren/NTIRE2025_ESR"
-SRC_COMMIT = "b69fb668c0362deb696eecbfdebfaa5c2fcdfcb4"
-REPORT_URL = "https://arxiv.org/abs/2504.10686"
-REPORT = Paper(title="The Tenth NTIRE 2025 Efficient Super-Resolution Challenge Report", venue="CVPR 2025 Workshops",
-               year=2025, url=REPORT_URL)
-# The team names and final ranks are in the report's tables, which could not be read when these cards were
-# written (only the report's first page was reachable); they are left unstated rather than guessed.
-TEAM_NAME_UNVERIFIED = "not verified (see the card notes)"
-
-
-def ntire25_weight_file(file: str, sha256: str, notes: str, input_range: float = 1.0,
-                        state_key: str | None = None) -> WeightFile:
-    """The card's checkpoint: ``ntire2025/<file>``, byte-identical to the organizers' ``model_zoo/<file>``."""
-    return WeightFile(
-        file=f"ntire2025/{file}",
-        sha256=sha256,
-        scales=(4,),
-        url=f"https://raw.githubusercontent.com/{SRC_REPO}/{SRC_COMMIT}/model_zoo/{file}",
-        license="MIT (Copyright 2025 BinRen; NTIRE2025_ESR repository)",
-        input_range=input_range,
-        state_key=state_key,
-        source=f"{SRC_REPO}@{SRC_COMMIT}:model_zoo/{file}",
-        notes=notes,
-    )
-
-
-def ntire25_challenge(team: int, solution: str, team_name: str = TEAM_NAME_UNVERIFIED,
-                      rank: int | None = None) -> ChallengeEntry:
-    return ChallengeEntry(challenge="NTIRE 2025 ESR", year=2025, team=team, team_name=team_name, solution=solution,
-                          report=REPORT_URL, rank=rank)
+__all__ = ["NamedConv", "ESANoF"]
 
 
 class NamedConv(nn.Module):

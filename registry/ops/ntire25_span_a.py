@@ -16,6 +16,7 @@ the entries, and lives here once:
 
 No module here uses in-place operations; each block also returns its SiLU(c1_r(x)) tap where the
 network concatenates it (the authors' ``nn.SiLU(inplace=True)`` activates the tensor they return).
+The card facts shared by all NTIRE 2025 entries are in ``registry/ops/ntire25.py``.
 """
 
 from __future__ import annotations
@@ -24,28 +25,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from registry import Paper, WeightFile
 from registry.span import DIV2K_MEAN, FoldedConv
 
-__all__ = ["EvalConv", "MeanShift", "SPABIO", "SPAB2", "SingleConvBlock", "span_attention", "weight_file",
-           "REPORT", "REPORT_PAPER", "SRC_REPO", "SRC_COMMIT"]
-
-# Where the NTIRE 2025 checkpoints and code come from (the cards' WeightFile rows).
-SRC_REPO = "Amazingren/NTIRE2025_ESR"
-SRC_COMMIT = "b69fb668c0362deb696eecbfdebfaa5c2fcdfcb4"
-LICENSE = "MIT (Copyright 2025 BinRen; NTIRE2025_ESR repository)"
-REPORT = "https://arxiv.org/abs/2504.10686"
-REPORT_PAPER = Paper(title="The Tenth NTIRE 2025 Efficient Super-Resolution Challenge Report",
-                     venue="CVPR 2025 Workshops", year=2025, url=REPORT)
-
-
-def weight_file(file: str, sha256: str, notes: str, state_key: str | None = None,
-                input_range: float = 1.0) -> WeightFile:
-    """A checkpoint of the organizers' ``model_zoo/`` (the shared NTIRE 2025 folder holds it)."""
-    return WeightFile(file=f"ntire2025/{file}", sha256=sha256, scales=(4,),
-                      url=f"https://raw.githubusercontent.com/{SRC_REPO}/{SRC_COMMIT}/model_zoo/{file}",
-                      license=LICENSE, input_range=input_range, state_key=state_key,
-                      source=f"{SRC_REPO}@{SRC_COMMIT}:model_zoo/{file}", notes=notes)
+__all__ = ["EvalConv", "MeanShift", "SPABIO", "SPAB2", "SingleConvBlock", "span_attention"]
 
 
 def span_attention(h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

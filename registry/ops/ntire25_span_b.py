@@ -6,7 +6,8 @@ stored as the single 3x3 conv it folds into, under the key ``eval_conv`` (bias-f
 Parameter names follow the organizers' code (``c1_r``/``c2_r``/``c3_r``, ``c5``, ``esa.conv1`` ...),
 so the official files load with ``strict=True``.
 
-The signatures here are srbench's own; other families may import them.
+The signatures here are srbench's own; other families may import them. The card facts shared by all
+NTIRE 2025 entries are in ``registry/ops/ntire25.py``.
 """
 
 from __future__ import annotations
@@ -15,37 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from registry import Paper, WeightFile
-
-__all__ = ["EvalConv", "RRFBESA", "RRFB", "RRFBNet", "SRC_REPO", "SRC_COMMIT", "REPORT", "REPORT_PAPER",
-           "TEAM_NAME_UNVERIFIED", "ntire25_weight"]
-
-# ---------------------------------------------------------------- card facts shared by these entries
-
-SRC_REPO = "Amazingren/NTIRE2025_ESR"
-SRC_COMMIT = "b69fb668c0362deb696eecbfdebfaa5c2fcdfcb4"
-REPORT = "https://arxiv.org/abs/2504.10686"
-REPORT_PAPER = Paper(title="The Tenth NTIRE 2025 Efficient Super-Resolution Challenge Report",
-                     venue="CVPR 2025 Workshops", year=2025, url=REPORT)
-LICENSE = "MIT (Copyright 2025 BinRen; NTIRE2025_ESR repository)"
-# The report's team names, ranks and per-team tables could not be read from srbench's sources when these
-# cards were written; the team is named by its number until someone checks the report.
-TEAM_NAME_UNVERIFIED = "team {n} of NTIRE 2025 ESR (team name not yet checked against the report)"
-
-
-def ntire25_weight(file: str, sha256: str, notes: str) -> WeightFile:
-    """A raw top-level state dict from the organizers' model_zoo, RGB [0, 1] (test_demo data_range=1.0)."""
-    return WeightFile(
-        file=f"ntire2025/{file}",
-        sha256=sha256,
-        scales=(4,),
-        url=f"https://raw.githubusercontent.com/{SRC_REPO}/{SRC_COMMIT}/model_zoo/{file}",
-        license=LICENSE,
-        input_range=1.0,
-        state_key=None,
-        source=f"{SRC_REPO}@{SRC_COMMIT}:model_zoo/{file}",
-        notes=notes,
-    )
+__all__ = ["EvalConv", "RRFBESA", "RRFB", "RRFBNet"]
 
 # ---------------------------------------------------------------- blocks
 
