@@ -132,8 +132,7 @@ def _available(ref: pd.DataFrame, data_root, weights_dir, explicit_datasets: boo
                 raise PlanError(str(e)) from None
         chosen = [c for c in chosen if c.model == model]
         if not chosen:
-            skipped += [m.removesuffix("; skipped") + "; not checked" for m in why] or \
-                [f"{variant} x{scale}: not registered here; not checked"]
+            skipped += [f"{m}; not checked" for m in why] or [f"{variant} x{scale}: not registered here; not checked"]
             keep &= ~where
             continue
         selections[(model, variant, int(scale))] = chosen[0]
@@ -279,8 +278,8 @@ def _list(value: str | None) -> list[str] | None:
 
 
 @click.command("check")
-@click.option("--reference", type=click.Path(file_okay=False), default="results", show_default=True,
-              help="the results folder whose numbers must still hold")
+@click.option("--reference", type=click.Path(file_okay=False), default=None,
+              help=f"the results folder whose numbers must still hold (default: {store.default_results_dir()})")
 @click.option("--published", is_flag=True, help="also fail when a paper's Y-channel PSNR no longer reproduces "
               f"within {PUB_TOL} dB (unless its card marks it known_issue)")
 @click.option("--models", default=None, help="comma list of models or variants (default: all the reference holds)")
@@ -301,7 +300,7 @@ def check_command(reference, published, models, datasets, scales, degradations, 
         scale_list = [int(s) for s in _list(scales) or []] or None
     except ValueError:
         raise PlanError(f"--scale: expected integers like 2,3,4, got {scales!r}") from None
-    rep = run_check(reference, models=models, datasets=_list(datasets), scales=scale_list,
+    rep = run_check(store.results_dir(reference), models=models, datasets=_list(datasets), scales=scale_list,
                     degradations=_list(degradations), published=published, data_root=data_root,
                     weights_dir=weights_dir, device=device, cache_dir=cache_dir, strict=strict,
                     log=lambda m: click.echo(f"warning: {m}", err=True))

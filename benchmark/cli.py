@@ -27,7 +27,8 @@ COMMANDS = {
 # Errors that are the user's input, not a bug: "module:class", imported only when an error is raised
 # (a command that never imports torch cannot have raised one of torch's modules' errors).
 USER_ERRORS = ("benchmark.store:StoreError", "benchmark.data:DataError", "benchmark.plan:PlanError",
-               "registry.weights:WeightsError", "registry:UnknownModel", "registry.select:SelectionError")
+               "registry.weights:WeightsError", "registry:UnknownModel", "registry.select:SelectionError",
+               "benchmark.executors:ExecutorError", "benchmark.driver:DriverError")
 
 
 def _load(spec: str):
@@ -60,6 +61,16 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except click.exceptions.ClickException:
             raise
+        except KeyboardInterrupt:
+            if ctx.params.get("debug"):
+                raise
+            click.echo("interrupted: run the same command again to resume where it stopped", err=True)
+            ctx.exit(130)
+        except OSError as e:  # the file system said no (read-only, full, missing): name the file
+            if ctx.params.get("debug") or not (e.filename or e.strerror):
+                raise
+            where = f"{e.filename}: " if e.filename else ""
+            raise click.ClickException(f"{where}{e.strerror or e} (--debug shows where)") from None
         except Exception as e:
             if ctx.params.get("debug") or not isinstance(e, _user_errors()):
                 raise

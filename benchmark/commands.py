@@ -13,9 +13,12 @@ import pandas as pd
 
 from benchmark import data as data_mod
 from benchmark import store
-from benchmark.degrade import STANDARD_DEGRADATIONS
+from benchmark.degrade import CACHE_ENV, STANDARD_DEGRADATIONS, default_cache_dir
 from benchmark.fmt import num
 from protocol import PROTOCOL_VERSION
+from registry.select import skip_summary
+from registry.weights import ENV_VAR as WEIGHTS_ENV
+from registry.weights import default_weights_dir
 
 
 def _int_list(ctx, param, value: str) -> list[int]:
@@ -34,12 +37,13 @@ def _str_list(ctx, param, value: str) -> list[str]:
 
 def print_summary(summary: pd.DataFrame, results_dir) -> None:
     from benchmark.cards import load_cards
-    from benchmark.compare import attach_published
+    from benchmark.compare import attach_published, missing_reason
 
     if summary.empty:
         click.echo("nothing was evaluated")
         return
-    df = attach_published(summary, load_cards(results_dir))
+    cards = load_cards(results_dir)
+    df = attach_published(summary, cards)
     device = df["device"].iloc[0]
     click.echo(f"\nY-channel PSNR (dB) / SSIM, border = scale, protocol {PROTOCOL_VERSION}, "
                f"gray convention '{df['gray'].iloc[0]}', device {device}")
@@ -51,6 +55,17 @@ def print_summary(summary: pd.DataFrame, results_dir) -> None:
         click.echo(f"{r['variant']:<18} {r['dataset']:<10} {r['degradation']:<8} {r['scale']:>2} "
                    f"{num(r['psnr'], 2):>7} {num(r['ssim'], 4):>7} {num(r['pub_psnr'], 2):>8} "
                    f"{num(r['pub_ssim'], 4):>8} {num(r['d_psnr'], 2):>6} {num(r['runtime_ms'], 1):>8}")
+    blank = df[df["pub_psnr"].isna() & (df["model"] != "Bicubic")]
+    if not blank.empty:
+        reasons: dict[str, list[str]] = {}
+        for _, r in blank.iterrows():
+            why = missing_reason(cards.get(r["model"]), r["dataset"], int(r["scale"]), r["degradation"])
+            names = reasons.setdefault(why, [])
+            if r["variant"] not in names:
+                names.append(r["variant"])
+        click.echo("\npub.PSNR is blank where there is nothing to compare with:")
+        for why, names in reasons.items():
+            click.echo(f"  {', '.join(names)}: {why}")
     if (df["dataset_kind"] == "demo").any():
         click.echo("\nNote: 'Demo' is scikit-image's sample photographs, NOT a standard benchmark; "
                    "set --data-root or SRBENCH_DATA to the test sets for comparable numbers.")
@@ -68,11 +83,11 @@ def print_summary(summary: pd.DataFrame, results_dir) -> None:
 @click.option("--data-root", type=click.Path(file_okay=False), default=None,
               help=f"test sets root (default ${data_mod.ENV_VAR}, else {data_mod.default_data_root()})")
 @click.option("--weights-dir", type=click.Path(file_okay=False), default=None,
-              help="checkpoints folder (default $SRBENCH_WEIGHTS, else ~/.cache/srbench/weights)")
-@click.option("--results", "results_dir", type=click.Path(file_okay=False), default="results",
-              show_default=True)
+              help=f"checkpoints folder (default ${WEIGHTS_ENV}, else {default_weights_dir()})")
+@click.option("--results", "results_dir", type=click.Path(file_okay=False), default=None,
+              help=f"results folder (default ${store.ENV_VAR}, else {store.default_results_dir()})")
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
-              help="LR cache (default $SRBENCH_CACHE, else ~/.cache/srbench/lr)")
+              help=f"LR cache (default ${CACHE_ENV}, else {default_cache_dir()})")
 @click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
 @click.option("--executor", default="local", show_default=True,
               help="local (this machine) or ray (work items as Ray tasks, one GPU each where there are GPUs)")
@@ -105,6 +120,7 @@ def run(ctx, models, datasets, scales, degradations, gray, data_root, weights_di
     from benchmark.infer import DEFAULT_TILE_OVERLAP
     from benchmark.plan import PlanError, plan_request
 
+    results_dir = store.results_dir(results_dir)
     executor = executor.strip().lower()
     if executor not in ("local", "ray"):
         raise PlanError(f"--executor {executor!r}: use local or ray")
@@ -133,8 +149,8 @@ def run(ctx, models, datasets, scales, degradations, gray, data_root, weights_di
             raise PlanError(str(e)) from None
     p = plan_request(models, datasets, scales, degradations, gray, data_root, weights_dir)
     store.check_writable(results_dir)
-    for msg in p.skipped:
-        click.echo(f"warning: {msg}", err=True)
+    for line in skip_summary(p.skips, weights_dir):
+        click.echo(f"skipped: {line}", err=True)
     if not p.items:
         raise PlanError("nothing to run: no model with weights fits these options")
     total = sum(len(p.datasets[i.dataset].images) for i in p.items)
@@ -150,17 +166,28 @@ def run(ctx, models, datasets, scales, degradations, gray, data_root, weights_di
         def log(msg: str) -> None:
             bar.write(f"warning: {msg}", file=sys.stderr)
 
+        def notice(msg: str) -> None:
+            bar.write(msg, file=sys.stderr)
+
+        def progress(n: int) -> None:
+            bar.update(n)
+            if n > 1:  # the resumed images, at once: show the bar at that count now, not at the next tick
+                bar.refresh()
+
         try:
-            summary = execute(p, opts, progress=bar.update, log=log)
+            summary = execute(p, opts, progress=progress, log=log, notice=notice)
         except KeyboardInterrupt:
             bar.close()
             click.echo("interrupted: run the same command again to resume where it stopped", err=True)
             ctx.exit(130)
-    if summary.attrs.get("resumed_images"):
-        click.echo(f"resumed an interrupted run: {summary.attrs['resumed_images']} of {total} images were "
-                   f"already done", err=True)
     print_summary(summary, results_dir)
     click.echo(f"\nresults: {Path(results_dir) / 'summary.parquet'}, {Path(results_dir) / 'images.parquet'}")
+
+    busy = summary[summary["busy"].fillna(False).astype(bool)] if "busy" in summary.columns else summary.iloc[0:0]
+    if not busy.empty:
+        click.echo(f"\nwarning: ms/img of {', '.join(sorted(set(busy['variant'])))} was measured while other "
+                   f"processes used up to {num(busy['load_other_cores'].max(), 2)} cores (rows flagged busy); "
+                   f"PSNR/SSIM do not depend on it", err=True)
     failures = summary.attrs.get("failures", [])
     if failures:
         click.echo(f"\n{len(failures)} of {len(summary)} work items had errors (status/error columns):", err=True)

@@ -63,3 +63,19 @@ def attach_published(summary: pd.DataFrame, cards: dict[str, dict]) -> pd.DataFr
     out["d_psnr"] = out["psnr"] - out["pub_psnr"]
     out["d_ssim"] = out["ssim"] - out["pub_ssim"]
     return out
+
+
+def missing_reason(card: dict | None, dataset: str, scale: int, degradation: str = "bicubic") -> str:
+    """Why a measured row has no published number to compare with (for the blank cells' footnote)."""
+    if card is None:
+        return "no card in these results"
+    pubs = card.get("published") or []
+    if not pubs:
+        return "the card publishes no numbers"
+    y = [p for p in pubs if p.get("metric", "y") == "y"]
+    if not y:
+        return "the card publishes only NTIRE RGB PSNR (DIV2K/LSDIR), which is not comparable with Y PSNR"
+    if not any(p["dataset"] == dataset and int(p["scale"]) == int(scale) and p.get("degradation", "bicubic")
+               == degradation for p in y):
+        return f"no published {dataset} x{scale} {degradation} number"
+    return "the published number uses the other gray convention on this set"

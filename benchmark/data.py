@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from benchmark.fsutil import give_normal_mode
+
 ENV_VAR = "SRBENCH_DATA"
 KNOWN_SETS = ("Set5", "Set14", "B100", "Urban100", "Manga109")
 DEMO = "Demo"
@@ -196,9 +198,23 @@ def scan(root: str | Path | None = None) -> list[DatasetStatus]:
                 out.append(DatasetStatus(name, folders[name], "standard", state, len(files), problems))
         for name in sorted(set(folders) - set(KNOWN_SETS)):
             files = _hr_files(folders[name])
-            out.append(DatasetStatus(name, folders[name], "custom", "ok" if files else "no images",
-                                     len(files)))
+            state, problems = _check_custom(name, files) if files else ("no images", ())
+            out.append(DatasetStatus(name, folders[name], "custom", state, len(files), problems))
     return out
+
+
+def _check_custom(name: str, files: list[Path]) -> tuple[str, tuple[str, ...]]:
+    """A custom set has no manifest: every image is decoded, and those that cannot be are named."""
+    bad = []
+    for f in files:
+        try:
+            with Image.open(f) as im:
+                im.load()
+        except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as e:
+            bad.append(f"unreadable {name}/HR/{f.name} ({type(e).__name__}: {str(e).splitlines()[0][:80]})")
+    if bad:
+        return f"{len(bad)} of {len(files)} images unreadable", tuple(bad)
+    return "ok", ()
 
 
 def demo_status() -> DatasetStatus:
@@ -312,35 +328,60 @@ def fetch(name: str, root: str | Path | None = None, mirror: str | None = None,
         raise DataError(f"{name} may not be redistributed; obtain it from its owners and place it "
                         f"under <data root>/{name}/HR/")
     dest = data_root(root) / name / "HR"
-    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        dest.parent.parent.mkdir(parents=True, exist_ok=True)
+        stage = Path(tempfile.mkdtemp(prefix=f".{name}-fetch-", dir=dest.parent.parent))
+    except OSError as err:
+        raise DataError(f"{dest.parent.parent}: cannot write the data root ({err.strerror or err})") from None
+    # Everything goes to a staging folder first, and replaces <root>/<name>/HR only once every file is
+    # there and verified: a failed or interrupted fetch leaves nothing that looks like a set.
     written = []
-    for e in entries.values():
-        target = dest / f"{e.name}.png"
-        if target.is_file() and sha256_file(target) == e.sha256:
-            continue
-        url = e.url
-        if mirror:
-            url = mirror.rstrip("/") + "/" + url.split("://", 1)[1].split("/", 1)[1]
-        fd, tmp = tempfile.mkstemp(prefix=".part-", dir=dest)
-        try:
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
-                shutil.copyfileobj(resp, out)
-            got = sha256_file(Path(tmp))
-            if e.source_sha256:  # a JPEG source: check it, then decode to PNG
-                if got != e.source_sha256:
-                    raise DataError(f"{url}: sha256 {got[:12]}... differs from {e.source_sha256[:12]}...")
-                with Image.open(tmp) as im:
-                    arr = np.asarray(im.convert("RGB"))
-                if pixels_sha256(arr) != e.pixels_sha256:
-                    raise DataError(f"{url}: decoded pixels differ from the manifest (another JPEG decoder?)")
-                Image.fromarray(arr).save(tmp, format="PNG")
-            elif got != e.sha256:
-                raise DataError(f"{url}: sha256 {got[:12]}... differs from {e.sha256[:12]}...; not kept")
-            os.replace(tmp, target)
-            written.append(target)
-        except OSError as err:
-            raise DataError(f"{url}: download failed: {err}") from err
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+    try:
+        for e in entries.values():
+            target = dest / f"{e.name}.png"
+            staged = stage / target.name
+            if target.is_file() and sha256_file(target) == e.sha256:
+                shutil.copyfile(target, staged)
+                continue
+            _download(e, mirror, staged, timeout)
+            written.append(dest / target.name)
+        give_normal_mode(stage)
+        dest.parent.mkdir(exist_ok=True)
+        old = dest.parent / f".{name}-HR-old"
+        if dest.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            os.rename(dest, old)
+        os.rename(stage, dest)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
     return written
+
+
+def _download(e, mirror: str | None, target: Path, timeout: float) -> None:
+    """One manifest file to ``target``, checked (a JPEG source: checked, then decoded to PNG)."""
+    url = e.url
+    if mirror:
+        url = mirror.rstrip("/") + "/" + url.split("://", 1)[1].split("/", 1)[1]
+    fd, tmp = tempfile.mkstemp(prefix=".part-", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+            shutil.copyfileobj(resp, out)
+        got = sha256_file(Path(tmp))
+        if e.source_sha256:  # a JPEG source: check it, then decode to PNG
+            if got != e.source_sha256:
+                raise DataError(f"{url}: sha256 {got[:12]}... differs from {e.source_sha256[:12]}...")
+            with Image.open(tmp) as im:
+                arr = np.asarray(im.convert("RGB"))
+            if pixels_sha256(arr) != e.pixels_sha256:
+                raise DataError(f"{url}: decoded pixels differ from the manifest (another JPEG decoder?)")
+            Image.fromarray(arr).save(tmp, format="PNG")
+        elif got != e.sha256:
+            raise DataError(f"{url}: sha256 {got[:12]}... differs from {e.sha256[:12]}...; not kept")
+        give_normal_mode(tmp)
+        os.replace(tmp, target)
+    except OSError as err:
+        raise DataError(f"{url}: download failed: {err}; nothing was written") from err
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from PIL import Image, features
 
+from benchmark.fsutil import give_normal_mode
 from protocol import PROTOCOL_VERSION
 from protocol.imresize import imresize_uint8
 
@@ -86,6 +87,12 @@ def make_lr(hr: np.ndarray, degradation: str, scale: int, gray: bool = False) ->
     return lr
 
 
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/srbench/lr``, i.e. ``~/.cache/srbench/lr`` by default."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "srbench" / "lr"
+
+
 class LRCache:
     """LR images on disk, keyed by (HR sha256, degradation, scale, protocol version).
 
@@ -94,11 +101,7 @@ class LRCache:
     """
 
     def __init__(self, root: str | Path | None = None):
-        if root is None:
-            env = os.environ.get(CACHE_ENV)
-            base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-            root = env or os.path.join(base, "srbench", "lr")
-        self.root = Path(root)
+        self.root = Path(root or os.environ.get(CACHE_ENV) or default_cache_dir())
         self.hits = 0
         self.misses = 0
 
@@ -157,6 +160,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        give_normal_mode(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -102,11 +102,11 @@ def failure_line(job: Job, summary: dict) -> str:
 class Driver:
     def __init__(self, results_dir: Path, run_key: str, jobs: list[Job], executor, *, options: dict,
                  task_kind: str, executor_name: str, timeout: float | None = None, fresh: bool = False,
-                 progress: ProgressFn | None = None, log: LogFn | None = None):
+                 progress: ProgressFn | None = None, log: LogFn | None = None, notice: LogFn | None = None):
         self.results, self.key, self.jobs, self.executor = Path(results_dir), run_key, jobs, executor
         self.options, self.kind, self.executor_name = options, task_kind, executor_name
         self.timeout, self.fresh = timeout, fresh
-        self.progress, self.log = progress, log or (lambda msg: None)
+        self.progress, self.log, self.notice = progress, log or (lambda msg: None), notice
         self.summaries: dict[int, dict] = {}
         self.failures: list[str] = []
         self.stats: Counter = Counter()
@@ -208,8 +208,13 @@ class Driver:
                         st.rows[unit] = rec
             resumed += len(st.rows)
             states.append(st)
-        if resumed and self.progress:
-            self.progress(resumed)
+        if resumed:
+            total = sum(len(j.units) for j in self.jobs)
+            if self.notice:  # said before the work starts, with the progress bar at the resumed count
+                self.notice(f"resuming an interrupted run (attempt {jr.meta['attempts']}): {resumed} of {total} "
+                            f"{self.jobs[0].unit_label} were already done")
+            if self.progress:
+                self.progress(resumed)
         return states, resumed
 
     def _loop(self, states: list[_State], jr: journal_mod.RunJournal) -> None:
@@ -263,6 +268,7 @@ class Driver:
             del active[st.index]
             self._finish(st, run_id, jr)
         elif kind == "done":
-            self.stats.update({k: v for k, v in ev.items() if k != "event" and isinstance(v, (int, float))})
+            st.ready.update({k: v for k, v in ev.items() if k.startswith("load_") or k == "busy"})
+            self.stats.update({k: v for k, v in ev.items() if k in ("lr_cache_hits", "lr_cache_misses")})
             del active[st.index]
             self._finish(st, run_id, jr)

@@ -125,6 +125,8 @@ class EvalJob(Job):
             "status": "ok" if n_err == 0 else ("failed" if ok.empty else "partial"), "n_errors": int(n_err),
             "error": str(errors.iloc[0]) if n_err else "",
             "tile": int(images["tile"].max()), "n_tiled": int((images["tile"] > 0).sum()),
+            # other processes' CPU use while this item ran (its runtime_ms is then flagged busy)
+            **{k: ready[k] for k in ("load_other_cores", "load_steal_pct", "busy") if k in ready},
         }
         results = self.ctx["results"]
         if n_err and _has_complete(results, key):
@@ -150,7 +152,7 @@ def _has_complete(results: Path, key: dict) -> bool:
 
 
 def execute(run_plan: RunPlan, opts: RunOptions, progress: ProgressFn | None = None,
-            log: LogFn | None = None) -> pd.DataFrame:
+            log: LogFn | None = None, notice: LogFn | None = None) -> pd.DataFrame:
     """Run every work item, storing each item's rows as soon as it finishes; returns the summary.
 
     The returned frame has one row per planned item (``status`` ok/partial/failed); ``attrs`` holds
@@ -182,7 +184,8 @@ def execute(run_plan: RunPlan, opts: RunOptions, progress: ProgressFn | None = N
         jobs.append(EvalJob(item, run_plan.datasets[item.dataset], sha, module, ctx))
     store_cards(results, cards.values(), {n: registry.module_of(n) for n in cards})
     driver = Driver(results, run_key(run_plan, opts), jobs, executor, options=opts.argv, task_kind="eval",
-                    executor_name=opts.executor, timeout=opts.timeout, fresh=opts.fresh, progress=progress, log=log)
+                    executor_name=opts.executor, timeout=opts.timeout, fresh=opts.fresh, progress=progress, log=log,
+                    notice=notice)
     try:
         res = driver.run()
     except DriverError as e:

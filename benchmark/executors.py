@@ -228,11 +228,11 @@ class RayExecutor:
         self.use_gpu = gpus > 0 and device in ("auto", "cuda")
         self.device = "cuda" if self.use_gpu else "cpu"
         opts = {"num_cpus": threads or 1, "max_retries": 0, "num_returns": "streaming"}
-        if fresh:
-            opts["max_calls"] = 1
         if self.use_gpu:
             opts["num_gpus"] = 1
-        self._remote = ray.remote(_ray_task).options(**opts)
+        # max_calls=1: a fresh worker process per task (a profile's CPU memory is its own); only
+        # ray.remote takes it, .options() refuses it
+        self._remote = ray.remote(**({"max_calls": 1} if fresh else {}))(_ray_task).options(**opts)
         self._gens: dict = {}  # generator -> tid
 
     def submit(self, tid: int, fn, task) -> None:

@@ -27,3 +27,30 @@ def num(x, digits: int = 2, div: float = 1.0, *, signed: bool = False, empty: st
         return empty
     v = float(x) / div
     return f"{v:+.{digits}f}" if signed else f"{v:.{digits}f}"
+
+
+# What a profile row's ``memory_kind`` means, in words (the parquet keeps the short name).
+MEMORY_LABELS = {
+    "cpu_peak_rss_minus_baseline": "peak resident memory above the process's baseline (a fresh process per model)",
+    "cpu_peak_rss_minus_baseline_unreset": "peak resident memory above the baseline (peak mark not reset: "
+                                           "checkpoint loading included)",
+    "cuda_max_allocated": "peak CUDA memory allocated (torch.cuda.max_memory_allocated)",
+}
+
+
+def memory_label(kinds: str) -> str:
+    """``memory_kind`` (one name, or several joined by ', ') in words."""
+    parts = [k.strip() for k in str(kinds or "").split(",") if k.strip()]
+    return "; ".join(MEMORY_LABELS.get(k, k) for k in parts)
+
+
+def busy_warnings(rows) -> list[str]:
+    """One line per row timed while other processes used the machine (the row's ``busy`` flag)."""
+    if rows.empty or "busy" not in rows.columns:
+        return []
+    out = []
+    for _, r in rows[rows["busy"].fillna(False).astype(bool)].iterrows():
+        out.append(f"{r['variant']} x{int(r['scale'])}: timed while other processes used "
+                   f"{num(r['load_other_cores'], 2)} cores (flagged busy in the row); its runtime is not "
+                   f"comparable: measure again on an idle machine")
+    return out

@@ -29,6 +29,8 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+from benchmark.fsutil import give_normal_mode
+
 JOURNAL_DIR = ".journal"
 FSYNC_EVERY = 1.0  # seconds
 _VERSION = 1
@@ -167,6 +169,7 @@ class RunJournal:
             json.dump(self.meta, f, default=str)
             f.flush()
             os.fsync(f.fileno())
+        give_normal_mode(tmp)
         os.replace(tmp, self.dir / "meta.json")
         _fsync_dir(self.dir)
 

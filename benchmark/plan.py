@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from benchmark import data as data_mod
 from benchmark.degrade import parse_degradation
 from protocol import GRAY_CONVENTIONS
-from registry.select import Selection, SelectionError, select
+from registry.select import Selection, SelectionError, Skip, select
 
 
 class PlanError(ValueError):
@@ -36,7 +36,7 @@ class WorkItem:
 class RunPlan:
     items: list[WorkItem]
     datasets: dict[str, data_mod.Dataset]
-    skipped: list[str] = field(default_factory=list)  # warnings: what 'all' left out, and why
+    skips: list[Skip] = field(default_factory=list)  # what 'all' left out, and why
     # (model, variant, scale) -> its selection: checkpoint, sha256 and the module that registered it
     selections: dict[tuple[str, str, int], Selection] = field(default_factory=dict)
 
@@ -64,7 +64,7 @@ def check_options(scales: Sequence[int], degradations: Sequence[str], gray: str)
 
 
 def plan(selections: Sequence[Selection], datasets: Sequence[data_mod.Dataset], degradations: Sequence[str],
-         gray: str = "rgb", skipped: Sequence[str] = ()) -> RunPlan:
+         gray: str = "rgb", skipped: Sequence[Skip] = ()) -> RunPlan:
     """Every (selection, set, degradation) work item, once each, in that order."""
     degs = check_options(sorted({s.scale for s in selections}) or [2], degradations, gray)
     for ds in datasets:

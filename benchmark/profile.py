@@ -53,7 +53,7 @@ from torch import nn
 import registry
 from benchmark.envinfo import environment
 from benchmark.flops import bare_network, count_flops, count_ptflops
-from benchmark.timing import measure_runtime, peak_rss_mb, reset_peak_rss, rss_mb
+from benchmark.timing import LoadProbe, measure_runtime, peak_rss_mb, reset_peak_rss, rss_mb
 from benchmark.worker import describe, import_modules
 from protocol import PROTOCOL_VERSION
 from registry.weights import weight_path
@@ -168,6 +168,7 @@ def profile_one(spec: ModelSpec, opts: ProfileOptions) -> dict:
             torch.cuda.synchronize(device)
             torch.cuda.reset_peak_memory_stats(device)
         reset_ok = reset_peak_rss()
+        probe = LoadProbe()
         with torch.inference_mode():
             stats = measure_runtime(lambda: run_net(x), device, repeats=opts.repeats, warmup=opts.warmup,
                                     min_repeats=opts.min_repeats, max_repeats=opts.max_repeats,
@@ -184,6 +185,7 @@ def profile_one(spec: ModelSpec, opts: ProfileOptions) -> dict:
             row["memory_kind"] = "cpu_peak_rss_minus_baseline" + ("" if reset_ok else "_unreset")
             row["memory_peak_rss_mb"] = peak
         row["memory_baseline_mb"] = baseline
+        row.update(probe.read())  # what else used the machine while we timed (flagged 'busy')
         row.update(runtime_ms=stats.median_ms, runtime_p10_ms=stats.p10_ms, runtime_p90_ms=stats.p90_ms,
                    runtime_mean_ms=stats.mean_ms, runtime_first_ms=stats.first_ms, runs=stats.runs,
                    runtime_cpu_time_ms=stats.cpu_time_median_ms,
@@ -196,7 +198,7 @@ def profile_one(spec: ModelSpec, opts: ProfileOptions) -> dict:
         for k in ("memory_mb", "memory_peak_rss_mb", "memory_baseline_mb", "runtime_ms", "runtime_p10_ms",
                   "runtime_p90_ms", "runtime_mean_ms", "runtime_first_ms", "runtime_cpu_time_ms"):
             row[k] = float("nan")
-        row.update(memory_kind="", runs=0, warmup_runs=0, warmup_stable=False, runtime_all_ms="[]")
+        row.update(memory_kind="", runs=0, warmup_runs=0, warmup_stable=False, runtime_all_ms="[]", busy=False)
         del model, net
     if opts.counts:
         row.update(_counts(spec, opts.size))

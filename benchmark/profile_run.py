@@ -28,10 +28,10 @@ from benchmark.cards import store_cards
 from benchmark.driver import Driver, DriverError, Job, LogFn
 from benchmark.envinfo import environment, resolve_device
 from benchmark.executors import ProcessExecutor, make_executor
-from benchmark.fmt import num
+from benchmark.fmt import busy_warnings, num
 from benchmark.profile import PRECISIONS, ModelSpec, ProfileOptions, ProfileTask, run_profile_task
 from protocol import PROTOCOL_VERSION
-from registry.select import SelectionError, select
+from registry.select import SelectionError, select, skip_summary
 
 PROFILE_KEY = list(schema.PROFILE.key)
 
@@ -99,7 +99,7 @@ def _has_good_row(results: Path, row: dict) -> bool:
 def profile_models(specs: Sequence[ModelSpec], opts: ProfileOptions, results_dir: str | Path, *,
                    isolate: bool = True, executor: str = "local", address: str | None = None,
                    timeout_s: float | None = None, fresh: bool = False, argv: dict | None = None,
-                   progress=None, log: LogFn | None = None) -> pd.DataFrame:
+                   progress=None, log: LogFn | None = None, notice: LogFn | None = None) -> pd.DataFrame:
     """Profile each spec through the driver, storing each row as it comes; returns one row per spec
     (error rows have ``status`` != 'ok'; ``attrs['failures']`` lists them, ``attrs['resumed']`` counts
     the rows an interrupted run had already stored)."""
@@ -117,7 +117,7 @@ def profile_models(specs: Sequence[ModelSpec], opts: ProfileOptions, results_dir
     key = journal_mod.digest({"profile": [j.key for j in jobs], "protocol": PROTOCOL_VERSION})
     driver = Driver(results, key, jobs, ex, options=argv or {}, task_kind="profile", executor_name=executor,
                     timeout=timeout_s, fresh=fresh, progress=progress,
-                    log=log or (lambda m: warnings.warn(m, stacklevel=2)))
+                    log=log or (lambda m: warnings.warn(m, stacklevel=2)), notice=notice)
     res = driver.run()
     out = pd.DataFrame(res.summaries)
     out.attrs.update({"failures": res.failures, "resumed": res.resumed, "run_id": res.run_id})
@@ -188,8 +188,8 @@ def format_table(df: pd.DataFrame) -> str:
 @click.option("--compile", "compiled", is_flag=True, help="torch.compile the network (compiling is warm-up)")
 @click.option("--threads", type=int, default=None,
               help="CPU threads (default on the CPU: 1, the stable and comparable figure; recorded)")
-@click.option("--results", "results_dir", type=click.Path(file_okay=False), default="results",
-              show_default=True)
+@click.option("--results", "results_dir", type=click.Path(file_okay=False), default=None,
+              help=f"results folder (default ${store.ENV_VAR}, else {store.default_results_dir()})")
 @click.option("--weights-dir", type=click.Path(file_okay=False), default=None,
               help="checkpoints folder (weights are loaded when present; profiling does not need them)")
 @click.option("--size", default="256x256", show_default=True, help="LR input size HxW")
@@ -215,6 +215,7 @@ def profile_command(ctx, models, scale, device, precision, channels_last, compil
     An interrupted run resumes when the same command is run again: only the missing models are
     measured. Exit status: 0 when every model was measured, 3 when some failed (listed), 1 for bad input.
     """
+    results_dir = store.results_dir(results_dir)
     if executor == "ray":
         dev_spec = device  # the Ray workers resolve 'auto' on their own machines
     else:
@@ -235,8 +236,8 @@ def profile_command(ctx, models, scale, device, precision, channels_last, compil
         chosen, skipped = select(models, [scale], need_weights=False, weights_dir=weights_dir, all_variants=False)
     except SelectionError as e:
         raise click.ClickException(str(e)) from None
-    for s in skipped:
-        click.echo(f"skipped {s}", err=True)
+    for line in skip_summary(skipped, weights_dir):
+        click.echo(f"skipped: {line}", err=True)
     if not chosen:
         raise click.ClickException(f"no model to profile at x{scale}")
     if threads is None and not dev_spec.startswith("cuda"):
@@ -254,19 +255,16 @@ def profile_command(ctx, models, scale, device, precision, channels_last, compil
     try:
         df = profile_models(specs, opts, results_dir, isolate=not no_isolate, executor=executor, address=address,
                             timeout_s=timeout_s, fresh=fresh, argv=argv,
-                            log=lambda m: click.echo(f"warning: {m}", err=True))
+                            log=lambda m: click.echo(f"warning: {m}", err=True),
+                            notice=lambda m: click.echo(m, err=True))
     except DriverError as e:
         raise click.ClickException(str(e)) from None
-    except KeyboardInterrupt:
-        click.echo("interrupted: run the same command again to resume where it stopped", err=True)
-        ctx.exit(130)
-    if df.attrs.get("resumed"):
-        click.echo(f"resumed an interrupted run: {df.attrs['resumed']} of {len(specs)} models were already "
-                   f"measured", err=True)
     good = df[df["status"] == "ok"] if "status" in df.columns else df
     click.echo(format_table(good))
     if not good.empty:
         click.echo(f"\nresults: {Path(results_dir) / 'profile.parquet'}")
+    for line in busy_warnings(good):
+        click.echo(f"warning: {line}", err=True)
     failures = df.attrs.get("failures", [])
     if failures:
         click.echo(f"\n{len(failures)} of {len(df)} model(s) failed (status/error columns):", err=True)

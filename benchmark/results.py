@@ -25,7 +25,7 @@ import pandas as pd
 
 from benchmark import store
 from benchmark.cards import load_cards
-from benchmark.fmt import num
+from benchmark.fmt import memory_label, num
 from protocol import PROTOCOL_VERSION
 
 __all__ = ["load", "leaderboard", "efficiency", "tracks", "ordered_sets", "device_label", "format_leaderboard",
@@ -337,9 +337,9 @@ def format_leaderboard(df: pd.DataFrame) -> str:
         f"measured on: {'; '.join(a.get('acc_devices', [])) or '-'}",
     ]
     if a.get("eff_device"):
+        mem = memory_label(a.get("memory_kind")) or "?"
         lines.append(f"Efficiency: Params (M); FLOPs (G; fvcore, 1 multiply-add = 1 FLOP, 1x3x256x256 LR input); "
-                     f"Time (ms, median of timed forward passes, fp32) and Mem (MiB, {a.get('memory_kind') or '?'}) "
-                     f"on {a['eff_device']}")
+                     f"Time (ms, median of timed forward passes, fp32) and Mem (MiB, {mem}) on {a['eff_device']}")
         others = [d for d in a.get("eff_devices", []) if d != a["eff_device"]]
         if others:
             lines.append(f"  also measured on: {'; '.join(others)} (choose with --device)")
@@ -370,7 +370,8 @@ def format_leaderboard(df: pd.DataFrame) -> str:
 
 
 @click.command("results")
-@click.option("--results", "results_dir", type=click.Path(file_okay=False), default="results", show_default=True)
+@click.option("--results", "results_dir", type=click.Path(file_okay=False), default=None,
+              help=f"results folder (default ${store.ENV_VAR}, else {store.default_results_dir()})")
 @click.option("--scale", default=4, show_default=True, type=int)
 @click.option("--degradation", default="bicubic", show_default=True)
 @click.option("--gray", type=click.Choice(["rgb", "y"]), default="rgb", show_default=True,
@@ -380,6 +381,7 @@ def format_leaderboard(df: pd.DataFrame) -> str:
               help="efficiency device (a name or part of it, e.g. H100 or cpu; default: a GPU if measured)")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv"]), default="table", show_default=True)
 def results_command(results_dir, scale, degradation, gray, protocol, device, fmt) -> None:
+    results_dir = store.results_dir(results_dir)
     """Print the leaderboard of one track (scale x degradation) from the results directory."""
     if not Path(results_dir).is_dir():
         raise ResultsError(f"results directory {results_dir} does not exist (run 'srbench run' first)")

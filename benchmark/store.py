@@ -26,11 +26,33 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from benchmark import schema
+from benchmark.fsutil import give_normal_mode
 from benchmark.schema import SCHEMA_VERSION
 
 _META_KEY = b"srbench_schema"
 TABLES = tuple(schema.TABLES)
 LOCK_NAME = ".srbench.lock"
+
+
+ENV_VAR = "SRBENCH_RESULTS"
+
+
+def default_results_dir() -> Path:
+    """``$SRBENCH_RESULTS``, else ``$XDG_DATA_HOME/srbench/results`` (``~/.local/share/srbench/results``).
+
+    Commands write here unless ``--results`` names a folder, so a run in a clone of the repository
+    never touches its canonical ``results/`` (that folder is written only when named explicitly).
+    """
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "srbench" / "results"
+
+
+def results_dir(option: str | Path | None = None) -> Path:
+    """``--results``, else :func:`default_results_dir`."""
+    return Path(option) if option else default_results_dir()
 
 
 class StoreError(Exception):
@@ -96,6 +118,7 @@ def _write_atomic(p: Path, df: pd.DataFrame) -> None:
             pq.write_table(t, f)
             f.flush()
             os.fsync(f.fileno())
+        give_normal_mode(tmp)
         os.replace(tmp, p)
     except OSError as e:
         raise StoreError(f"{p}: cannot write ({e.strerror or e}); the previous table is untouched") from e

@@ -8,6 +8,7 @@ resident memory from ``/proc``. What is measured, and why, is in :mod:`benchmark
 from __future__ import annotations
 
 import math
+import os
 import re
 import statistics
 import time
@@ -154,3 +155,48 @@ def reset_peak_rss() -> bool:
         return True
     except OSError:
         return False
+
+
+# ---------------------------------------------------------------------------------------------
+# the machine's load while we measure
+
+BUSY_OTHER_CORES = 0.25  # other processes' CPU use, in cores, above which a timing is flagged 'busy'
+
+
+def _cpu_jiffies() -> tuple[int, int] | None:
+    """(busy, steal) jiffies of all CPUs since boot, from /proc/stat ('cpu' line); None off Linux."""
+    try:
+        with open("/proc/stat") as f:
+            parts = f.readline().split()
+    except OSError:
+        return None
+    v = [int(x) for x in parts[1:9]]  # user nice system idle iowait irq softirq steal
+    return v[0] + v[1] + v[2] + v[5] + v[6], v[7]
+
+
+class LoadProbe:
+    """How much of the machine other processes used while we measured.
+
+    ``other_cores``: CPU time spent by every process but this one (all its threads), per second of
+    wall time, in cores; ``steal_pct``: the hypervisor's steal time, in percent of one core. On a
+    2-core machine measuring with one thread, ``other_cores`` of 0.5 means another job took half a
+    core: the timing is then ``busy`` and says so in its row.
+    """
+
+    def __init__(self):
+        self._t0 = time.monotonic()
+        self._own0 = time.process_time()
+        self._j0 = _cpu_jiffies()
+
+    def read(self) -> dict:
+        dt = time.monotonic() - self._t0
+        j1 = _cpu_jiffies()
+        if self._j0 is None or j1 is None or dt <= 0:
+            return {"load_other_cores": float("nan"), "load_steal_pct": float("nan"), "busy": False}
+        hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        busy_s = (j1[0] - self._j0[0]) / hz
+        own_s = time.process_time() - self._own0
+        other = max(0.0, busy_s - own_s) / dt
+        steal = 100.0 * (j1[1] - self._j0[1]) / hz / dt
+        return {"load_other_cores": round(other, 3), "load_steal_pct": round(steal, 2),
+                "busy": bool(other > BUSY_OTHER_CORES)}

@@ -32,6 +32,7 @@ from benchmark.degrade import LRCache, jpeg_encoder, mod_crop
 from benchmark.envinfo import environment, resolve_device
 from benchmark.infer import DEFAULT_TILE_OVERLAP, super_resolve
 from benchmark.plan import WorkItem
+from benchmark.timing import LoadProbe
 from protocol.metrics import psnr_ssim_y
 
 # The per-image columns a worker produces, in table order.
@@ -221,6 +222,7 @@ def _run(task: EvalTask) -> Iterator[dict]:
         yield {"event": "done", "lr_cache_hits": 0, "lr_cache_misses": 0}
         return
     env = environment(device)
+    probe = LoadProbe()  # the forward times of this item come with the machine's load beside them
     yield {"event": "ready", "env": env,
            "jpeg_encoder": jpeg_encoder() if item.degradation.startswith("jpeg") else ""}
     with torch.inference_mode():
@@ -233,4 +235,4 @@ def _run(task: EvalTask) -> Iterator[dict]:
                 if device.type == "cuda":
                     torch.cuda.empty_cache()
             yield {"event": "row", **row}
-    yield {"event": "done", "lr_cache_hits": cache.hits, "lr_cache_misses": cache.misses}
+    yield {"event": "done", "lr_cache_hits": cache.hits, "lr_cache_misses": cache.misses, **probe.read()}

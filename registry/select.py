@@ -24,6 +24,24 @@ class SelectionError(ValueError):
 
 
 @dataclass(frozen=True)
+class Skip:
+    """Something ``"all"`` left out, and why: ``reason`` is 'architecture_only', 'no_scale' or 'missing'
+    (its checkpoint is not on disk; ``path`` says where it was looked for)."""
+
+    reason: str
+    name: str  # model or variant
+    scale: int | None = None
+    path: str = ""
+
+    def __str__(self) -> str:
+        if self.reason == "architecture_only":
+            return f"model {self.name} is architecture only (no published weights): no accuracy to measure"
+        if self.reason == "no_scale":
+            return f"model {self.name} has no x{self.scale}"
+        return f"model {self.name} x{self.scale}: checkpoint {self.path} is missing"
+
+
+@dataclass(frozen=True)
 class Selection:
     card: ModelCard
     variant: str
@@ -73,7 +91,7 @@ def resolve_names(models: str | Sequence[str]) -> list[tuple[ModelCard, str | No
 
 
 def select(models: str | Sequence[str], scales: Sequence[int], *, need_weights: bool = True, weights_dir=None,
-           all_variants: bool = True, strict: bool | None = None) -> tuple[list[Selection], list[str]]:
+           all_variants: bool = True, strict: bool | None = None) -> tuple[list[Selection], list[Skip]]:
     """The (card, variant, scale) selections for ``models`` at ``scales``, and what was skipped.
 
     ``need_weights``: accuracy work; architecture-only cards are refused (named) or skipped ('all'),
@@ -84,13 +102,13 @@ def select(models: str | Sequence[str], scales: Sequence[int], *, need_weights: 
     """
     explicit = parse_names(models) is not None if strict is None else strict
     chosen: list[Selection] = []
-    skipped: list[str] = []
+    skipped: list[Skip] = []
     for card, variant in resolve_names(models):
         if need_weights and card.architecture_only:
-            msg = f"model {card.name} is architecture only (no published weights): no accuracy to measure"
+            skip = Skip("architecture_only", card.name)
             if explicit:
-                raise SelectionError(msg + "; use 'srbench profile' for its efficiency")
-            skipped.append(msg)
+                raise SelectionError(f"{skip}; use 'srbench profile' for its efficiency")
+            skipped.append(skip)
             continue
         for scale in scales:
             if scale not in card.scales:
@@ -99,9 +117,8 @@ def select(models: str | Sequence[str], scales: Sequence[int], *, need_weights: 
                         card.check_scale(scale)
                     except ValueError as e:
                         raise SelectionError(str(e)) from None
-                if strict is False:
-                    skipped.append(f"model {card.name} has no x{scale}")
-                continue  # 'all' means every model that has this scale
+                skipped.append(Skip("no_scale", card.name, scale))
+                continue
             names = [variant] if variant else card.variants(scale)
             for v in names if all_variants or variant else names[:1]:
                 try:
@@ -114,10 +131,31 @@ def select(models: str | Sequence[str], scales: Sequence[int], *, need_weights: 
                         msg = f"model {v} x{scale}: checkpoint {weight_path(wf, weights_dir)} is {state}"
                         if explicit or state == "altered":
                             raise SelectionError(msg)
-                        skipped.append(msg + "; skipped")
+                        skipped.append(Skip("missing", v, scale, str(weight_path(wf, weights_dir))))
                         continue
                 chosen.append(Selection(card, v, scale, wf, registry.module_of(card.name)))
     return _unique(chosen, lambda s: (s.model, s.variant, s.scale)), skipped
+
+
+def skip_summary(skips: Sequence[Skip], weights_dir=None) -> list[str]:
+    """One line per reason, in place of one line per model: what was left out, how many, and how to
+    get it (the missing checkpoints' folder and the fetch command)."""
+    from registry.weights import weights_dir as resolve_weights_dir
+
+    lines = []
+    by = {r: [s for s in skips if s.reason == r] for r in ("missing", "no_scale", "architecture_only")}
+    if by["missing"]:
+        names = ", ".join(f"{s.name} x{s.scale}" for s in by["missing"])
+        lines.append(f"{len(by['missing'])} checkpoint(s) not in {resolve_weights_dir(weights_dir)}: {names} "
+                     f"(run 'srbench weights fetch', or point --weights-dir / $SRBENCH_WEIGHTS at them)")
+    for scale in sorted({s.scale for s in by["no_scale"]}):
+        names = [s.name for s in by["no_scale"] if s.scale == scale]
+        lines.append(f"{len(names)} model(s) without x{scale}: {', '.join(names)}")
+    if by["architecture_only"]:
+        names = ", ".join(s.name for s in by["architecture_only"])
+        lines.append(f"{len(by['architecture_only'])} architecture-only model(s), no checkpoint to evaluate: "
+                     f"{names} (their efficiency: 'srbench profile')")
+    return lines
 
 
 def weight_files(models: str | Sequence[str]) -> list[tuple[ModelCard, WeightFile]]:

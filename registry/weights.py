@@ -45,6 +45,12 @@ class WeightsError(Exception):
     """A checkpoint is missing, altered or unreadable; the message names the file."""
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def default_weights_dir() -> Path:
     """``$XDG_CACHE_HOME/srbench/weights``, i.e. ``~/.cache/srbench/weights`` by default."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
@@ -95,8 +101,7 @@ def load_state_dict(wf: WeightFile, directory: str | Path | None = None) -> tupl
     try:
         obj = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as e:  # weights_only refuses pickled code with an UnpicklingError
-        raise WeightsError(f"{p}: not a plain tensor checkpoint ({type(e).__name__}: "
-                           f"{str(e).splitlines()[0][:160]})") from e
+        raise WeightsError(f"{p}: {_refusal(e)}") from e
     if wf.state_key is not None:
         if not isinstance(obj, dict) or wf.state_key not in obj:
             raise WeightsError(f"{p}: expected a '{wf.state_key}' entry")
@@ -109,6 +114,21 @@ def load_state_dict(wf: WeightFile, directory: str | Path | None = None) -> tupl
             k = k[len(wf.strip_prefix):]
         state[k] = v
     return state, digest
+
+
+def _refusal(e: Exception) -> str:
+    """Why ``torch.load(weights_only=True)`` refused a file, in one whole sentence (torch's own message
+    is a paragraph of advice to load it with pickle, which srbench never does)."""
+    import re
+
+    text = str(e)
+    m = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+    if "weights_only" in text.lower() or "Unsupported" in text:
+        what = f" (it holds the Python object {m.group(1)})" if m else ""
+        return (f"refused: the file needs pickle to load{what}; srbench loads only plain tensor checkpoints "
+                f"(torch.load with weights_only=True), never code from a checkpoint")
+    first = text.strip().splitlines()[0] if text.strip() else type(e).__name__
+    return f"not a readable tensor checkpoint ({type(e).__name__}: {first.rstrip('.')})"
 
 
 def fetch(wf: WeightFile, directory: str | Path | None = None, url: str | None = None,
@@ -133,6 +153,7 @@ def fetch(wf: WeightFile, directory: str | Path | None = None, url: str | None =
         if digest != wf.sha256:
             raise WeightsError(f"{wf.file}: downloaded from {src} but sha256 {digest[:12]}... "
                                f"differs from {wf.sha256[:12]}...; not kept")
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would make the checkpoint private
         os.replace(tmp, dest)
     except OSError as e:
         raise WeightsError(f"{wf.file}: download from {src} failed: {e}") from e

@@ -8,12 +8,15 @@ run instead of silently skipping the end-to-end checks.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 import torch
 
 REQUIRE = os.environ.get("SRBENCH_REQUIRE_DATA") == "1"
+# A command a test runs without --results must not write into the user's own results folder.
+os.environ.setdefault("SRBENCH_RESULTS", tempfile.mkdtemp(prefix="srbench-test-results-"))
 
 
 def _need(env: str, what: str) -> Path:

@@ -159,14 +159,10 @@ def test_regression_gate_holds_on_set5_and_set14_x4(data_root, weights_root, tmp
 
 
 @pytest.mark.slow
-def test_site_is_up_to_date_with_results(data_root, weights_root):
-    """``srbench site --check``: a fresh render of results/ (visuals included) equals site/.
-
-    In a fresh interpreter, as a user runs it: in this one other tests register stand-in models
-    (tests/_faulty_models.py), which a render of the registry would rightly include."""
+def test_site_is_up_to_date_with_results():
+    """``srbench site --check``: a fresh render of results/ (the stored visuals included) equals site/."""
     out = subprocess.run(
         [sys.executable, "-c", "from benchmark.cli import main; main()", "site", "--results", str(RESULTS),
-         "--out", str(ROOT / "site"), "--check", "--data-root", str(data_root), "--weights-dir", str(weights_root)],
-        capture_output=True, text=True, timeout=1800)
+         "--out", str(ROOT / "site"), "--check"], capture_output=True, text=True, timeout=1800)
     assert out.returncode == 0, out.stdout + out.stderr
     assert out.stdout.strip() == f"{ROOT / 'site'} is up to date with {RESULTS}"

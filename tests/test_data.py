@@ -126,8 +126,16 @@ def test_fetch_from_loopback_mirror(tmp_path, data_root):
         (mirror / rel).write_bytes(b"tampered")
         with pytest.raises(DataError, match="sha256"):
             data.fetch("Set5", tmp_path / "root2", mirror=url)
-        assert not (tmp_path / "root2" / "Set5" / "HR" / f"{bad.name}.png").exists()
-        assert not list((tmp_path / "root2" / "Set5" / "HR").glob(".part-*"))
+        # no half state (issue 18): no Set5/HR folder that 'srbench list' would call a broken set,
+        # and no staging folder left behind
+        assert not (tmp_path / "root2" / "Set5").exists() and not list((tmp_path / "root2").iterdir())
+        assert data.scan(tmp_path / "root2") == []
+        # a failed refresh of a complete set leaves it as it was
+        (tmp_path / "root" / "Set5" / "HR" / f"{bad.name}.png").unlink()
+        with pytest.raises(DataError, match="sha256"):
+            data.fetch("Set5", tmp_path / "root", mirror=url)
+        assert len(list((tmp_path / "root" / "Set5" / "HR").glob("*.png"))) == 4
+        assert sorted(p.name for p in (tmp_path / "root").iterdir()) == ["Set5"]
     finally:
         srv.shutdown()
 

@@ -171,7 +171,7 @@ def test_bad_checkpoints_are_refused(test_models, bad_checkpoints, mine, tmp_pat
     s, i = _tables(results)
     assert s.loc["T-arch", "status"] == "failed" and "arch.pth: does not fit T-arch x2" in s.loc["T-arch", "error"]
     assert s.loc["T-evil", "status"] == "failed"
-    assert "evil.pth: not a plain tensor checkpoint" in s.loc["T-evil", "error"]
+    assert "evil.pth: refused: the file needs pickle to load" in s.loc["T-evil", "error"]
     assert (i.loc["T-arch", "error"].str.startswith("model could not be built: ")).all()
     assert s.loc["T-good", "status"] == "ok"
 

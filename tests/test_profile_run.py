@@ -61,7 +61,7 @@ def test_profile_resumes_after_kill_9_and_measures_only_the_missing_models(tmp_p
 
     again = subprocess.run(_cmd(res, models), env=_env(), capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stdout + again.stderr
-    assert f"resumed an interrupted run: {len(done)} of 3 models were already measured" in again.stderr
+    assert f"resuming an interrupted run (attempt 2): {len(done)} of 3 profile rows were already done" in again.stderr
     after = _rows(res)
     assert set(after["model"]) == {"T-good", "T-flaky", "T-nan"} and (after["status"] == "ok").all()
     for m in done:  # not measured again
@@ -103,6 +103,7 @@ def test_a_failed_profile_never_replaces_a_good_row(tmp_path):
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode == 3 and "kept the earlier good profile row" in bad.stderr, bad.stderr
     assert "T-flaky x2: error" in bad.stderr and "flaky failure" in bad.stderr
+    assert "results:" not in bad.stdout  # nothing was measured: no results path is claimed (issue 18)
     after = _rows(res)
     assert len(after) == 1 and after.iloc[0]["status"] == "ok"
     assert after.iloc[0]["measured_at"] == good["measured_at"]

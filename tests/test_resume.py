@@ -150,7 +150,7 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(point, many, reference,
     assert runs["attempts"].iloc[0] == (2 if had_meta else 1)
     assert runs["resumed_images"].iloc[0] == rows + done * N_IMAGES  # only the rest was done again
     if rows or done:
-        assert "resumed an interrupted run" in res.stderr
+        assert "resuming an interrupted run" in res.stderr
     assert not (results / journal.JOURNAL_DIR).exists()
 
 

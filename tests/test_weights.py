@@ -82,7 +82,10 @@ def test_pickled_code_is_refused(tmp_path, capsys):
     with open(p, "wb") as f:
         pickle.dump({"x": _Evil()}, f)
     sha = hashlib.sha256(p.read_bytes()).hexdigest()
-    with pytest.raises(WeightsError, match="evil.pth: not a plain tensor checkpoint"):
+    # one whole sentence, not torch's paragraph cut mid-word (issue 18)
+    with pytest.raises(WeightsError, match=r"evil\.pth: refused: the file needs pickle to load; srbench loads only "
+                                           r"plain tensor checkpoints \(torch.load with weights_only=True\), never "
+                                           r"code from a checkpoint$"):
         load_state_dict(WeightFile("evil.pth", sha, (2,), "", ""), tmp_path)
     assert "pickled code ran" not in capsys.readouterr().out
 

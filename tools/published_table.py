@@ -18,6 +18,11 @@ from benchmark.cards import load_cards
 from benchmark.compare import attach_published
 
 SETS = ["Set5", "Set14", "B100", "Urban100", "Manga109"]
+LEGEND = """Published vs reproduced, {results}, bicubic degradation, gray convention '{gray}'.
+Each cell: `ours vs published (ours - published)` Y-PSNR in dB `/` `ours vs published` SSIM; Y channel,
+border = scale, srbench's protocol. `*`: the card marks that published number as a known issue (its
+reason is on the model card and the site). Only Y-channel published numbers are shown (NTIRE RGB PSNR is not).
+"""
 
 
 def main() -> None:
@@ -30,6 +35,7 @@ def main() -> None:
     a = attach_published(s, load_cards(args.results_dir))
     a = a[a["pub_psnr"].notna()]
     sets = [d for d in SETS if d in set(a["dataset"])]
+    print(LEGEND.format(results=args.results_dir, gray=args.gray))
     print(f"| model | x | {' | '.join(sets)} |")
     print("|---|---|" + "---|" * len(sets))
     for (variant, scale), g in a.groupby(["variant", "scale"], sort=True):

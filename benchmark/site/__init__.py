@@ -32,10 +32,18 @@ from pathlib import Path
 
 import click
 
+from benchmark import store
+from benchmark.fsutil import give_normal_mode
 from benchmark.site.pages import MARKER, SiteError, render_into
 from benchmark.site.tracks import slug
 
-__all__ = ["render", "check", "site_command", "SiteError", "MARKER", "slug"]
+__all__ = ["render", "check", "site_command", "SiteError", "MARKER", "slug", "default_site_dir"]
+
+
+def default_site_dir() -> Path:
+    """The per-user site folder, beside the per-user results (a clone's tracked ``site/`` is written
+    only when ``--out`` names it)."""
+    return store.default_results_dir().parent / "site"
 
 
 def render(results_dir: str | Path = "results", out_dir: str | Path = "site", *, visuals: bool = True) -> dict:
@@ -49,11 +57,14 @@ def render(results_dir: str | Path = "results", out_dir: str | Path = "site", *,
         raise SiteError(f"results directory {results_dir} does not exist (run 'srbench run' first)")
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MARKER).is_file())):
         raise SiteError(f"{out} exists and is not a srbench site (no {MARKER}); refusing to replace it")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-new-", dir=out.parent))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-new-", dir=out.parent))
+    except OSError as e:
+        raise SiteError(f"{out}: cannot write the site there ({e.strerror or e}); nothing was changed") from None
     old = None
     try:
-        os.chmod(tmp, 0o755)
+        give_normal_mode(tmp)
         info = render_into(results_dir, tmp, visuals)
         if out.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}-old-", dir=out.parent))
@@ -129,13 +140,22 @@ def check(results_dir: str | Path = "results", out_dir: str | Path = "site", *, 
 
 
 @click.command("site")
-@click.option("--results", "results_dir", type=click.Path(file_okay=False), default="results", show_default=True)
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="site", show_default=True)
+@click.option("--results", "results_dir", type=click.Path(file_okay=False), default=None,
+              help=f"results folder (default ${store.ENV_VAR}, else {store.default_results_dir()})")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help=f"site folder (default {default_site_dir()})")
 @click.option("--check", "check_only", is_flag=True,
               help="render to a temporary folder and compare with --out; exit 1 naming the files that differ")
 @click.option("--no-visuals", is_flag=True, help="leave out the visual comparisons stored with the results")
-def site_command(results_dir, out_dir, check_only, no_visuals) -> None:
+@click.option("--data-root", "old_data_root", hidden=True, default=None)
+@click.option("--weights-dir", "old_weights_dir", hidden=True, default=None)
+def site_command(results_dir, out_dir, check_only, no_visuals, old_data_root, old_weights_dir) -> None:
     """Render the static leaderboard site (self-contained HTML, no CDN) from the results directory alone."""
+    results_dir, out_dir = store.results_dir(results_dir), Path(out_dir) if out_dir else default_site_dir()
+    if old_data_root or old_weights_dir:  # options of srbench <= 0.1's site, which ran the models itself
+        opt = "--data-root" if old_data_root else "--weights-dir"
+        raise click.UsageError(f"{opt}: the site runs no model any more; make the visual comparisons with "
+                               f"'srbench visuals --results {results_dir} {opt} ...', then render the site")
     if check_only:
         diffs = check(results_dir, out_dir, visuals=not no_visuals)
         if diffs:
@@ -147,5 +167,9 @@ def site_command(results_dir, out_dir, check_only, no_visuals) -> None:
         click.echo(f"{out_dir} is up to date with {results_dir}")
         return
     info = render(results_dir, out_dir, visuals=not no_visuals)
+    why = ""
+    if not info["visuals"]:
+        why = (" (--no-visuals)" if no_visuals else " (the results hold none: 'srbench visuals' makes them)"
+               if not (Path(results_dir) / "visuals" / "index.json").is_file() else "")
     click.echo(f"site written to {out_dir}: {info['tracks']} leaderboard(s), {info['models']} model pages, "
-               f"{info['visuals']} visual(s); open {Path(out_dir) / 'index.html'}")
+               f"{info['visuals']} visual(s){why}; open {Path(out_dir) / 'index.html'}")

@@ -17,6 +17,7 @@ from benchmark import results as res
 from benchmark import store
 from benchmark.cards import load_cards
 from benchmark.compare import SETS_WITH_GRAY, attach_published, published_table
+from benchmark.fmt import memory_label
 from benchmark.site.tracks import _nan, build_tracks, fmt, fmt_delta, primary_protocol, slug, sortval, track_plots
 
 HERE = Path(__file__).resolve().parent
@@ -125,12 +126,14 @@ def model_context(model: str, cards: dict[str, dict], summary: pd.DataFrame, ima
         pm = pm[pm["protocol"] == protocol].copy()
         pm["device_label"] = [res.device_label(r) for _, r in pm.iterrows()]
         sort_cols = ["variant", "scale", "device_label", "precision", "channels_last", "compiled", "input_size"]
+        cols = ("variant", "scale", "device_label", "precision", "channels_last", "compiled", "input_size", "params",
+                "flops", "activations", "num_conv", "runtime_ms", "runtime_p10_ms", "runtime_p90_ms", "memory_mb",
+                "memory_kind", "torch_version", "measured_at", "flops_uncounted", "runs", "warmup_runs",
+                "load_other_cores")
+        if "status" in pm.columns:  # error rows (a model that failed or timed out) carry no figures
+            pm = pm[pm["status"].isna() | (pm["status"] == "ok")]
         for _, r in pm.sort_values([c for c in sort_cols if c in pm.columns]).iterrows():
-            eff.append({k: r.get(k) for k in ("variant", "scale", "device_label", "precision", "channels_last",
-                                              "compiled", "input_size", "params", "flops", "activations",
-                                              "num_conv", "runtime_ms", "runtime_p10_ms", "runtime_p90_ms",
-                                              "memory_mb", "memory_kind", "torch_version", "measured_at",
-                                              "flops_uncounted", "runs", "warmup_runs")})
+            eff.append({**{k: r.get(k) for k in cols}, "busy": str(r.get("busy")) == "True"})
     per_image = []
     im = images[images["model"] == model] if not images.empty else images
     if not im.empty:
@@ -199,7 +202,7 @@ def _jinja():
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(HERE / "templates")),
                              autoescape=jinja2.select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True,
                              keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
-    env.filters.update(fmt=fmt, fmt_delta=fmt_delta, sortval=sortval, slug=slug, isnan=_nan)
+    env.filters.update(fmt=fmt, fmt_delta=fmt_delta, sortval=sortval, slug=slug, isnan=_nan, memory_label=memory_label)
     env.tests["isnan"] = _nan
     return env
 

@@ -26,6 +26,9 @@ import click
 import numpy as np
 import torch
 
+from benchmark import store
+from benchmark.fsutil import give_normal_mode
+
 CROP = 120  # HR pixels; a multiple of 2, 3 and 4 so every scale shows the same region
 CONTEXT = 12  # LR pixels of context around the crop
 # The image every model page shows: the first of these that the data root holds.
@@ -156,8 +159,6 @@ def _slug(name: str) -> str:
 
 
 def _models_in(results_dir: Path) -> list[str]:
-    from benchmark import store
-
     names: set[str] = set()
     for table in ("cards", "summary", "profile"):
         df = store.read(results_dir, table)
@@ -178,7 +179,7 @@ def make_visuals(results_dir: str | Path, data_root=None, weights_dir=None) -> d
     try:
         index = _render(models, tmp, data_root, weights_dir, registry, verify, WeightsError)
         (tmp / "index.json").write_text(json.dumps(index, indent=1, sort_keys=True) + "\n")
-        os.chmod(tmp, 0o755)
+        give_normal_mode(tmp)
         dest = results_dir / "visuals"
         old = results_dir / ".visuals-old"
         if old.exists():
@@ -246,14 +247,15 @@ def _render(models, vdir: Path, data_root, weights_dir, registry, verify, Weight
 
 
 @click.command("visuals")
-@click.option("--results", "results_dir", type=click.Path(file_okay=False), default="results", show_default=True)
+@click.option("--results", "results_dir", type=click.Path(file_okay=False), default=None,
+              help=f"results folder (default ${store.ENV_VAR}, else {store.default_results_dir()})")
 @click.option("--data-root", type=click.Path(file_okay=False), default=None,
               help="test sets root, for the crop's image (default $SRBENCH_DATA)")
 @click.option("--weights-dir", type=click.Path(file_okay=False), default=None,
               help="checkpoints folder (default $SRBENCH_WEIGHTS)")
 def visuals_command(results_dir, data_root, weights_dir) -> None:
     """Make the model pages' visual comparisons (one HR crop, bicubic, each model) under RESULTS/visuals."""
-    from benchmark import store
+    results_dir = store.results_dir(results_dir)
 
     if not Path(results_dir).is_dir():
         raise click.ClickException(f"results directory {results_dir} does not exist (run 'srbench run' first)")
