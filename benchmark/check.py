@@ -44,7 +44,7 @@ __all__ = ["CheckReport", "run_check", "format_report", "check_command", "PSNR_T
 PSNR_TOL = 0.005  # dB, against the reference
 SSIM_TOL = 0.0005
 PUB_TOL = 0.03  # dB, against a published Y-channel number (published to 2 decimals)
-ITEM_KEY = ["model", "variant", "dataset", "degradation", "scale", "gray"]
+ITEM_KEY = ["model", "variant", "dataset", "degradation", "scale", "gray", "metric"]
 
 
 @dataclass
@@ -176,12 +176,12 @@ def run_check(reference: str | Path = "results", *, models: str | None = None, d
     now_parts = []
     cards: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="srbench-check-") as tmp:
-        for (gray, scale, deg), g in ref.groupby(["gray", "scale", "degradation"]):
+        for (gray, scale, deg, metric), g in ref.groupby(["gray", "scale", "degradation", "metric"]):
             pairs = sorted(set(zip(g["model"], g["variant"], strict=True)))
             chosen = [selections[(m, v, int(scale))] for m, v in pairs]
-            p = plan(chosen, [sets[d] for d in sorted(g["dataset"].unique())], [deg], gray)
-            p.items = [i for i in p.items if (i.model, i.variant, i.dataset, i.degradation, str(i.scale), i.gray)
-                       in wanted]
+            p = plan(chosen, [sets[d] for d in sorted(g["dataset"].unique())], [deg], gray, metric=metric)
+            p.items = [i for i in p.items if (i.model, i.variant, i.dataset, i.degradation, str(i.scale), i.gray,
+                                              i.metric) in wanted]
             if not p.items:
                 continue
             opts = RunOptions(Path(tmp), dev, weights_dir, cache_dir,

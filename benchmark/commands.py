@@ -45,7 +45,9 @@ def print_summary(summary: pd.DataFrame, results_dir) -> None:
     cards = load_cards(results_dir)
     df = attach_published(summary, cards)
     device = df["device"].iloc[0]
-    click.echo(f"\nY-channel PSNR (dB) / SSIM, border = scale, protocol {PROTOCOL_VERSION}, "
+    what = "RGB PSNR (dB) / SSIM on uint8 (the NTIRE ESR rule)" if (df["metric"] == "ntire_rgb").any() \
+        else "Y-channel PSNR (dB) / SSIM"
+    click.echo(f"\n{what}, border = scale, protocol {PROTOCOL_VERSION}, "
                f"gray convention '{df['gray'].iloc[0]}', device {device}")
     header = (f"{'model':<18} {'dataset':<10} {'degr.':<8} {'x':>2} {'PSNR':>7} {'SSIM':>7} "
               f"{'pub.PSNR':>8} {'pub.SSIM':>8} {'dPSNR':>6} {'ms/img':>8}")
@@ -80,6 +82,9 @@ def print_summary(summary: pd.DataFrame, results_dir) -> None:
               help=f"comma list: {', '.join(STANDARD_DEGRADATIONS)}")
 @click.option("--gray", type=click.Choice(["rgb", "y"]), default="rgb", show_default=True,
               help="Y of single-channel images: 'rgb' (formula on replicated RGB) or 'y' (the channel)")
+@click.option("--metric", type=click.Choice(["y", "ntire_rgb"]), default="y", show_default=True,
+              help="y: Y-channel PSNR/SSIM (the literature); ntire_rgb: RGB PSNR/SSIM on uint8, border = scale "
+                   "(the NTIRE ESR challenges' test_demo.py); part of every result's key")
 @click.option("--data-root", type=click.Path(file_okay=False), default=None,
               help=f"test sets root (default ${data_mod.ENV_VAR}, else {data_mod.default_data_root()})")
 @click.option("--weights-dir", type=click.Path(file_okay=False), default=None,
@@ -105,7 +110,7 @@ def print_summary(summary: pd.DataFrame, results_dir) -> None:
 @click.option("--fresh", is_flag=True, help="start over instead of resuming an interrupted run of the same work")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 @click.pass_context
-def run(ctx, models, datasets, scales, degradations, gray, data_root, weights_dir, results_dir, cache_dir,
+def run(ctx, models, datasets, scales, degradations, gray, metric, data_root, weights_dir, results_dir, cache_dir,
         device, executor, address, timeout, tile, tile_overlap, threads, fresh, quiet) -> None:
     """Evaluate models on test sets and store the results as parquet.
 
@@ -147,7 +152,7 @@ def run(ctx, models, datasets, scales, degradations, gray, data_root, weights_di
             dev = resolve_device(device)
         except ValueError as e:
             raise PlanError(str(e)) from None
-    p = plan_request(models, datasets, scales, degradations, gray, data_root, weights_dir)
+    p = plan_request(models, datasets, scales, degradations, gray, data_root, weights_dir, metric)
     store.check_writable(results_dir)
     for line in skip_summary(p.skips, weights_dir):
         click.echo(f"skipped: {line}", err=True)
@@ -156,7 +161,8 @@ def run(ctx, models, datasets, scales, degradations, gray, data_root, weights_di
     total = sum(len(p.datasets[i.dataset].images) for i in p.items)
     opts = RunOptions(Path(results_dir), dev, weights_dir, cache_dir,
                       argv={"models": models, "datasets": datasets, "scale": scales,
-                            "degradation": degradations, "gray": gray, "device": device, "tile": tile,
+                            "degradation": degradations, "gray": gray, "metric": metric, "device": device,
+                            "tile": tile,
                             "tile_overlap": tile_overlap, "threads": threads, "executor": executor,
                             "timeout": timeout},
                       executor=executor, address=address, timeout=timeout, tile=tile,

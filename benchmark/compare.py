@@ -40,10 +40,11 @@ def attach_published(summary: pd.DataFrame, cards: dict[str, dict]) -> pd.DataFr
     """
     out = summary.copy()
     pub = published_table(cards)
-    pub = pub[pub["metric"] == "y"]
     cols = {"pub_psnr": [], "pub_ssim": [], "pub_source": [], "pub_known_issue": []}
     for _, r in out.iterrows():
-        m = pub[(pub["model"] == r["model"]) & (pub["variant"] == r["variant"]) &
+        # a published number is compared only under its own metric: Y rows with Y rows, NTIRE RGB with RGB
+        m = pub[(pub["metric"] == r.get("metric", "y")) & (pub["model"] == r["model"])
+                & (pub["variant"] == r["variant"]) &
                 (pub["dataset"] == r["dataset"]) & (pub["scale"] == r["scale"]) &
                 (pub["degradation"] == r["degradation"])]
         if r["dataset"] in SETS_WITH_GRAY:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from benchmark import data as data_mod
 from benchmark.degrade import parse_degradation
+from benchmark.schema import METRICS
 from protocol import GRAY_CONVENTIONS
 from registry.select import Selection, SelectionError, Skip, select
 
@@ -30,6 +31,7 @@ class WorkItem:
     degradation: str
     scale: int
     gray: str
+    metric: str = "y"  # 'y' (the literature) or 'ntire_rgb' (the NTIRE ESR challenges' RGB rule)
 
 
 @dataclass
@@ -44,8 +46,10 @@ class RunPlan:
         return self.selections.get((item.model, item.variant, item.scale))
 
 
-def check_options(scales: Sequence[int], degradations: Sequence[str], gray: str) -> list[str]:
-    """The degradations, normalised; PlanError for a bad scale, degradation or gray convention."""
+def check_options(scales: Sequence[int], degradations: Sequence[str], gray: str, metric: str = "y") -> list[str]:
+    """The degradations, normalised; PlanError for a bad scale, degradation, gray convention or metric."""
+    if metric not in METRICS:
+        raise PlanError(f"--metric must be one of {', '.join(METRICS)}, not {metric!r}")
     if gray not in GRAY_CONVENTIONS:
         raise PlanError(f"--gray must be one of {', '.join(GRAY_CONVENTIONS)}, not {gray!r}")
     if not scales:
@@ -64,9 +68,9 @@ def check_options(scales: Sequence[int], degradations: Sequence[str], gray: str)
 
 
 def plan(selections: Sequence[Selection], datasets: Sequence[data_mod.Dataset], degradations: Sequence[str],
-         gray: str = "rgb", skipped: Sequence[Skip] = ()) -> RunPlan:
+         gray: str = "rgb", skipped: Sequence[Skip] = (), metric: str = "y") -> RunPlan:
     """Every (selection, set, degradation) work item, once each, in that order."""
-    degs = check_options(sorted({s.scale for s in selections}) or [2], degradations, gray)
+    degs = check_options(sorted({s.scale for s in selections}) or [2], degradations, gray, metric)
     for ds in datasets:
         if ds.kind == "custom":  # no checksums: decode every image now, before anything is written
             for ref in ds.images:
@@ -74,16 +78,16 @@ def plan(selections: Sequence[Selection], datasets: Sequence[data_mod.Dataset], 
                     data_mod.read_hr(ref, min_size=max(s.scale for s in selections) if selections else 2)
                 except data_mod.DataError as e:
                     raise PlanError(str(e)) from None
-    items = [WorkItem(s.model, s.variant, ds.name, d, s.scale, gray)
+    items = [WorkItem(s.model, s.variant, ds.name, d, s.scale, gray, metric)
              for s in selections for ds in datasets for d in degs]
     return RunPlan(list(dict.fromkeys(items)), {ds.name: ds for ds in datasets}, list(skipped),
                    {(s.model, s.variant, s.scale): s for s in selections})
 
 
 def plan_request(models: str | Sequence[str], datasets: str, scales: Sequence[int], degradations: Sequence[str],
-                 gray: str = "rgb", data_root=None, weights_dir=None) -> RunPlan:
+                 gray: str = "rgb", data_root=None, weights_dir=None, metric: str = "y") -> RunPlan:
     """:func:`plan` from the command line's values: model names (or 'all'), a set list (or 'all')."""
-    check_options(scales, degradations, gray)
+    check_options(scales, degradations, gray, metric)
     try:
         sets = data_mod.resolve_datasets(datasets, data_root)
     except data_mod.DataError as e:
@@ -92,4 +96,4 @@ def plan_request(models: str | Sequence[str], datasets: str, scales: Sequence[in
         chosen, skipped = select(models, scales, need_weights=True, weights_dir=weights_dir)
     except SelectionError as e:
         raise PlanError(str(e)) from None
-    return plan(chosen, sets, degradations, gray, skipped)
+    return plan(chosen, sets, degradations, gray, skipped, metric)

@@ -103,15 +103,15 @@ def device_label(row) -> str:
 
 
 def tracks(results_dir: str | Path = "results") -> pd.DataFrame:
-    """The (scale, degradation, gray, protocol) combinations the summary holds, with row counts."""
+    """The (scale, degradation, gray, metric, protocol) combinations the summary holds, with row counts."""
     s = store.read(results_dir, "summary")
-    cols = ["scale", "degradation", "gray", "protocol", "n_rows", "n_variants"]
+    cols = ["scale", "degradation", "gray", "metric", "protocol", "n_rows", "n_variants"]
     if s.empty:
         return pd.DataFrame(columns=cols)
-    g = s.groupby(["scale", "degradation", "gray", "protocol"], dropna=False)
+    g = s.groupby(["scale", "degradation", "gray", "metric", "protocol"], dropna=False)
     out = g.size().rename("n_rows").to_frame().join(g["variant"].nunique().rename("n_variants")).reset_index()
     out["_d"] = out["degradation"].map(lambda d: f"{int(d != 'bicubic')}{d}")
-    out = out.sort_values(["protocol", "_d", "scale", "gray"]).drop(columns="_d")
+    out = out.sort_values(["protocol", "metric", "_d", "scale", "gray"]).drop(columns="_d")
     return out.reset_index(drop=True)[cols]
 
 
@@ -195,8 +195,8 @@ def _card_info(cards: dict[str, dict], model: str) -> dict:
 
 def leaderboard(results_dir: str | Path = "results", scale: int = 4, degradation: str = "bicubic",
                 gray: str = "rgb", protocol: str | None = None, device: str | None = None,
-                include_unevaluated: bool = True) -> pd.DataFrame:
-    """One row per model variant of the track (scale, degradation, gray, protocol).
+                include_unevaluated: bool = True, metric: str = "y") -> pd.DataFrame:
+    """One row per model variant of the track (scale, degradation, gray, metric, protocol).
 
     Columns: model, variant, family, kind, has_weights, weights_sha256, ``psnr:<Set>`` and
     ``ssim:<Set>`` per test set (sets in the literature's order), ``acc_device`` (where the accuracy
@@ -212,7 +212,7 @@ def leaderboard(results_dir: str | Path = "results", scale: int = 4, degradation
     notes: list[str] = []
     if not proto_df.empty:
         s = proto_df[_match(proto_df["scale"], int(scale)) & _match(proto_df["degradation"], degradation)
-                     & _match(proto_df["gray"], gray)]
+                     & _match(proto_df["gray"], gray) & _match(proto_df["metric"], metric)]
     else:
         s = proto_df
     proto = _resolve_protocol(s if not s.empty else store.read(results_dir, "profile"), protocol,
@@ -376,16 +376,18 @@ def format_leaderboard(df: pd.DataFrame) -> str:
 @click.option("--degradation", default="bicubic", show_default=True)
 @click.option("--gray", type=click.Choice(["rgb", "y"]), default="rgb", show_default=True,
               help="single-channel convention of the rows to show")
+@click.option("--metric", type=click.Choice(["y", "ntire_rgb"]), default="y", show_default=True,
+              help="y: Y-channel PSNR/SSIM; ntire_rgb: the NTIRE ESR challenges' RGB PSNR/SSIM")
 @click.option("--protocol", default=None, help=f"protocol version (default {PROTOCOL_VERSION} when present)")
 @click.option("--device", default=None,
               help="efficiency device (a name or part of it, e.g. H100 or cpu; default: a GPU if measured)")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv"]), default="table", show_default=True)
-def results_command(results_dir, scale, degradation, gray, protocol, device, fmt) -> None:
-    results_dir = store.results_dir(results_dir)
+def results_command(results_dir, scale, degradation, gray, metric, protocol, device, fmt) -> None:
     """Print the leaderboard of one track (scale x degradation) from the results directory."""
+    results_dir = store.results_dir(results_dir)
     if not Path(results_dir).is_dir():
         raise ResultsError(f"results directory {results_dir} does not exist (run 'srbench run' first)")
-    df = leaderboard(results_dir, scale, degradation.lower(), gray, protocol, device)
+    df = leaderboard(results_dir, scale, degradation.lower(), gray, protocol, device, metric=metric)
     if df.empty:
         t = tracks(results_dir)
         have = ", ".join(f"x{r.scale} {r.degradation} gray={r.gray} ({r.protocol})" for r in t.itertuples())

@@ -10,7 +10,7 @@ columns a write does not carry are filled with nulls, so every row of a table ha
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -26,6 +26,8 @@ class Table:
     name: str
     key: tuple[str, ...]
     columns: dict[str, str]  # name -> 'str' | 'int' | 'float' | 'bool', in table order
+    # key columns added after rows were written: the value those older rows have (e.g. metric 'y')
+    defaults: dict = field(default_factory=dict)
 
     def __post_init__(self):
         missing = [k for k in self.key if k not in self.columns]
@@ -39,19 +41,23 @@ def _cols(spec: str) -> dict[str, str]:
 
 # ------------------------------------------------------------------------------------ the tables
 
-ITEM_KEY = ("model", "variant", "weights_sha256", "dataset", "degradation", "scale", "gray", "protocol")
+ITEM_KEY = ("model", "variant", "weights_sha256", "dataset", "degradation", "scale", "gray", "metric", "protocol")
+# 'y': Y-channel PSNR/SSIM, border = scale (the SR literature); 'ntire_rgb': RGB PSNR/SSIM on uint8,
+# border = scale (the NTIRE ESR challenges' test_demo.py). Rows written before the column existed are 'y'.
+METRICS = ("y", "ntire_rgb")
+ITEM_DEFAULTS = {"metric": "y"}
 
 SUMMARY = Table("summary", ITEM_KEY, _cols(
-    "model:str variant:str dataset:str degradation:str scale:int gray:str weights_sha256:str protocol:str "
+    "model:str variant:str dataset:str degradation:str scale:int gray:str metric:str weights_sha256:str protocol:str "
     "dataset_kind:str psnr:float ssim:float n_images:int runtime_ms:float memory_mb:float precision:str "
     "jpeg_encoder:str run_id:str finished_at:str device:str device_type:str threads:str torch_version:str "
     "srbench_version:str git_commit:str status:str n_errors:int error:str tile:int n_tiled:int "
-    "load_other_cores:float load_steal_pct:float busy:bool"))
+    "load_other_cores:float load_steal_pct:float busy:bool"), ITEM_DEFAULTS)
 
 IMAGES = Table("images", ITEM_KEY + ("image",), _cols(
-    "model:str variant:str dataset:str degradation:str scale:int gray:str weights_sha256:str protocol:str "
-    "image:str psnr:float ssim:float forward_ms:float lr_height:int lr_width:int gray_image:bool status:str "
-    "error:str tile:int memory_mb:float device:str run_id:str"))
+    "model:str variant:str dataset:str degradation:str scale:int gray:str metric:str weights_sha256:str "
+    "protocol:str image:str psnr:float ssim:float forward_ms:float lr_height:int lr_width:int gray_image:bool "
+    "status:str error:str tile:int memory_mb:float device:str run_id:str"), ITEM_DEFAULTS)
 
 RUNS = Table("runs", ("run_id",), _cols(
     "run_id:str started_at:str finished_at:str n_items:int options:str environment:str lr_cache_hits:int "
@@ -82,7 +88,7 @@ TABLES: dict[str, Table] = {t.name: t for t in (SUMMARY, IMAGES, RUNS, PROFILE, 
 
 # Columns that differ between two runs of the same work (ignore them when comparing runs).
 VOLATILE_COLUMNS = ("run_id", "finished_at", "forward_ms", "runtime_ms", "memory_mb", "device", "device_type",
-                    "threads", "git_commit")
+                    "threads", "git_commit", "load_other_cores", "load_steal_pct", "busy")
 
 
 def table(name: str) -> Table:
@@ -123,6 +129,10 @@ def conform(name: str, rows: pd.DataFrame) -> pd.DataFrame:
     extra = [c for c in rows.columns if c not in t.columns]
     if extra:
         raise SchemaError(f"{name}: columns {extra} are not in the table's schema (benchmark/schema.py)")
+    if t.defaults:
+        rows = rows.copy()
+        for k, v in t.defaults.items():
+            rows[k] = rows[k].where(rows[k].notna(), v) if k in rows.columns else v
     missing = [k for k in t.key if k not in rows.columns]
     if missing:
         raise SchemaError(f"{name}: rows lack key columns {missing}")

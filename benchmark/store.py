@@ -104,7 +104,11 @@ def read(results_dir: str | Path, table: str) -> pd.DataFrame:
         # Only one schema exists so far; a future version adds a migration here.
         raise StoreError(f"{p}: results schema version {version}, this srbench reads version "
                          f"{SCHEMA_VERSION}; re-run or use the srbench version that wrote it")
-    return t.to_pandas()
+    df = t.to_pandas()
+    for k, v in schema.table(table).defaults.items():  # key columns newer than the file: their default
+        if k not in df.columns and len(df):
+            df[k] = v
+    return df
 
 
 def _write_atomic(p: Path, df: pd.DataFrame) -> None:

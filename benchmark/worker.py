@@ -33,7 +33,7 @@ from benchmark.envinfo import environment, resolve_device
 from benchmark.infer import DEFAULT_TILE_OVERLAP, super_resolve
 from benchmark.plan import WorkItem
 from benchmark.timing import LoadProbe
-from protocol.metrics import psnr_ssim_y
+from protocol.metrics import psnr_ssim_rgb, psnr_ssim_y
 
 # The per-image columns a worker produces, in table order.
 ROW_FIELDS = ("image", "psnr", "ssim", "forward_ms", "lr_height", "lr_width", "gray_image", "status", "error",
@@ -189,7 +189,10 @@ def _evaluate_one(item: WorkItem, model, ref, loaded, device: torch.device, task
     with warnings.catch_warnings():  # hr is read-only (shared in the decoded cache); it is only read
         warnings.simplefilter("ignore", UserWarning)
         hr_t = torch.from_numpy(hr).permute(2, 0, 1)[None].to(device)
-    score = psnr_ssim_y(res.sr, hr_t, border=item.scale, gray=gray, convention=item.gray)[0]
+    if item.metric == "ntire_rgb":
+        score = psnr_ssim_rgb(res.sr, hr_t, border=item.scale)[0]
+    else:
+        score = psnr_ssim_y(res.sr, hr_t, border=item.scale, gray=gray, convention=item.gray)[0]
     t3 = time.perf_counter()
     STAGE_SECONDS["wait for input"] += t1 - t0
     STAGE_SECONDS["super_resolve"] += t2 - t1

@@ -41,7 +41,7 @@ def summary():
 
 def _track(summary, scale, degradation):
     """(variant, dataset) pairs stored for one rgb track of the current protocol."""
-    s = summary[(summary["scale"] == scale) & (summary["degradation"] == degradation)
+    s = summary[(summary["scale"] == scale) & (summary["degradation"] == degradation) & (summary["metric"] == "y")
                 & (summary["gray"] == "rgb") & (summary["protocol"] == PROTOCOL_VERSION)]
     return {(r.variant, r.dataset) for r in s.itertuples()}
 

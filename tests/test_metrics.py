@@ -76,3 +76,22 @@ def test_psnr_rgb_matches_skimage():
     sr, hr = _pair(6)
     ref = peak_signal_noise_ratio(hr.numpy()[:, 4:-4, 4:-4], sr.numpy()[:, 4:-4, 4:-4], data_range=255)
     assert psnr_rgb(sr, hr, 4) == pytest.approx(ref, abs=1e-9)
+
+
+def test_ntire_rgb_psnr_ssim_match_an_independent_computation():
+    """The NTIRE ESR rule (their test_demo.py / utils_image.py): RGB PSNR over all channels' squared
+    errors, SSIM the mean of the three channels' SSIMs, border = scale; computed here with numpy and
+    scikit-image, not with srbench's code."""
+    from protocol.metrics import psnr_ssim_rgb
+
+    rng = np.random.default_rng(7)
+    hr = rng.integers(0, 256, (3, 48, 40), dtype=np.uint8)
+    sr = np.clip(hr.astype(np.int16) + rng.integers(-12, 13, hr.shape), 0, 255).astype(np.uint8)
+    b = 4
+    a, h = sr[:, b:-b, b:-b].astype(np.float64), hr[:, b:-b, b:-b].astype(np.float64)
+    ref_psnr = 20 * np.log10(255.0 / np.sqrt(np.mean((a - h) ** 2)))
+    ref_ssim = np.mean([structural_similarity(a[c], h[c], data_range=255, gaussian_weights=True, sigma=1.5,
+                                              use_sample_covariance=False) for c in range(3)])
+    (got,) = psnr_ssim_rgb(torch.from_numpy(sr), torch.from_numpy(hr), border=b)
+    assert got.psnr == pytest.approx(ref_psnr, abs=1e-9)
+    assert got.ssim == pytest.approx(ref_ssim, abs=1e-9)

@@ -74,9 +74,9 @@ def make_results(d, extra_protocol: bool = True, cpu_profile: bool = True):
             for k, img in enumerate(SETS[ds]):
                 # per-image values whose mean is exactly the summary's
                 off = (k - (len(SETS[ds]) - 1) / 2) * 0.5
-                images.append({**{c: summary[-1][c] for c in SUMMARY_KEY}, "image": img, "psnr": p + off,
-                               "ssim": s, "forward_ms": 4.0, "lr_height": 64, "lr_width": 64,
-                               "gray_image": img == "bridge", "device": H100, "run_id": "run1"})
+                key = {c: summary[-1][c] for c in SUMMARY_KEY if c in summary[-1]}
+                images.append({**key, "image": img, "psnr": p + off, "ssim": s, "forward_ms": 4.0, "lr_height": 64,
+                               "lr_width": 64, "gray_image": img == "bridge", "device": H100, "run_id": "run1"})
     summary.append(_summary_row("Bicubic", "Bicubic", "", "Set14", 4, 25.997, 0.7031, gray="y"))
     summary.append(_summary_row("IMDN", "IMDN", "a" * 64, "Set5", 4, 30.10, 0.8600, degradation="jpeg40"))
     if extra_protocol:
