@@ -57,7 +57,7 @@ class ChallengeEntry:
 
     challenge: str  # e.g. "NTIRE 2025 ESR"
     year: int
-    team: int  # the team number in the organizers' repository (models/teamNN_*.py)
+    team: int | None  # the team number in the organizers' repository (models/teamNN_*.py); None: not numbered
     team_name: str
     solution: str  # the solution's own name (e.g. "ESPAN")
     report: str  # factsheet / challenge report reference (URL or citation)

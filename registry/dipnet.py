@@ -8,7 +8,7 @@ Forward pass follows xiumu00/DIPNet ``models/DIPNet.py``.
 
 from __future__ import annotations
 
-from registry import ModelCard, Paper, Published, WeightFile, register
+from registry import ChallengeEntry, ModelCard, Paper, Published, WeightFile, register
 from registry.rlfn import RLFN
 
 
@@ -24,6 +24,7 @@ class DIPNet(RLFN):
 
 DIPNET_CARD = register(ModelCard(
     name="DIPNet",
+    challenge=ChallengeEntry("NTIRE 2023 ESR", 2023, None, "MegSR", "DIPNet", "NTIRE 2023 ESR challenge report"),
     family="DIPNet",
     kind="cnn",
     paper=Paper(title="DIPNet: Efficiency Distillation and Iterative Pruning for Image Super-Resolution",

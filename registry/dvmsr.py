@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from registry import Paper, Published, WeightFile, register
+from registry import ChallengeEntry, Paper, Published, WeightFile, register
 from registry.base import ModelCard
 from registry.ops.mamba import Mamba
 
@@ -114,6 +114,8 @@ def _ntire(dataset: str, psnr: float, source: str, notes: str = "") -> Published
 
 DVMSR_CARD = register(ModelCard(
     name="DVMSR",
+    challenge=ChallengeEntry("NTIRE 2024 ESR", 2024, 7, "team 07", "DVMSR",
+                             "NTIRE 2024 ESR challenge report (organizers' repository Amazingren/NTIRE2024_ESR)"),
     family="DVMSR",
     kind="mamba",
     paper=_PAPER,

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from registry import ModelCard, Paper, Published, WeightFile, register
+from registry import ChallengeEntry, ModelCard, Paper, Published, WeightFile, register
 from registry.ops.blocks import CCALayer, DistillationTrunk, ShortcutBlock, conv_layer, lrelu, pixelshuffle_block
 
 # --------------------------------------------------------------------------------------------------
@@ -207,6 +207,8 @@ IMDN_CARD = register(ModelCard(
 
 IMDN_NTIRE22_CARD = register(ModelCard(
     name="IMDN-ntire22",
+    challenge=ChallengeEntry("NTIRE 2022 ESR", 2022, None, "organizers (baseline)", "IMDN (baseline)",
+                             "NTIRE 2022 ESR challenge report (organizers' repository ofsoundof/NTIRE2022_ESR)"),
     family="IMDN",
     kind="cnn",
     paper=_IMDN_PAPER,
@@ -236,6 +238,8 @@ IMDN_NTIRE22_CARD = register(ModelCard(
 
 IMDN_PLUS_CARD = register(ModelCard(
     name="IMDN+",
+    challenge=ChallengeEntry("NTIRE 2022 ESR", 2022, None, "rainbow", "IMDN+",
+                             "NTIRE 2022 ESR challenge report (organizers' repository ofsoundof/NTIRE2022_ESR)"),
     family="IMDN",
     kind="cnn",
     paper=_NTIRE22,

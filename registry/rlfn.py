@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from registry import ModelCard, Paper, Published, WeightFile, register
+from registry import ChallengeEntry, ModelCard, Paper, Published, WeightFile, register
 from registry.ops.blocks import ESALite, conv_layer, lrelu, pixelshuffle_block
 
 
@@ -145,6 +145,8 @@ RLFN_S_CARD = register(ModelCard(
 
 RLFN_NTIRE_CARD = register(ModelCard(
     name="RLFN-ntire",
+    challenge=ChallengeEntry("NTIRE 2022 ESR", 2022, None, "ByteESR", "RLFN",
+                             "NTIRE 2022 ESR challenge report (organizers' repository ofsoundof/NTIRE2022_ESR)"),
     family="RLFN",
     kind="cnn",
     paper=_PAPER,

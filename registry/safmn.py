@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from registry import register
+from registry import ChallengeEntry, register
 from registry.base import ModelCard, Paper, WeightFile
 
 
@@ -108,6 +108,7 @@ _PATH = "NTIRE2023_ESR/model_zoo/team15_SAFMN.pth"
 
 SAFMN_NTIRE23 = register(ModelCard(
     name="SAFMN-ntire23",
+    challenge=ChallengeEntry("NTIRE 2023 ESR", 2023, 15, "team 15", "SAFMN", "NTIRE 2023 ESR challenge report"),
     family="SAFMN",
     kind="cnn",
     paper=Paper(

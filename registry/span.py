@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from registry import register
+from registry import ChallengeEntry, register
 from registry.base import ModelCard, Paper, WeightFile
 
 # DIV2K RGB mean used by SPAN (BasicSR convention).
@@ -124,7 +124,8 @@ _STRICT_NOTE = (
 )
 
 
-def _card(name: str, ch: int, file: str, sha: str, source_path: str, n_params: int, team: str) -> ModelCard:
+def _card(name: str, ch: int, file: str, sha: str, source_path: str, n_params: int, team: str,
+          challenge: ChallengeEntry) -> ModelCard:
     return ModelCard(
         name=name,
         family="SPAN",
@@ -152,6 +153,7 @@ def _card(name: str, ch: int, file: str, sha: str, source_path: str, n_params: i
             "challenge report gives RGB PSNR on DIV2K/LSDIR validation/test images, which srbench does not "
             "hold). " + _STRICT_NOTE
         ),
+        challenge=challenge,
         config={"feature_channels": ch, "blocks": 6, "img_range": 255.0, "rgb_mean": DIV2K_MEAN,
                 "upsampler": "conv3x3 + PixelShuffle(4)", "params": n_params},
     )
@@ -160,9 +162,13 @@ def _card(name: str, ch: int, file: str, sha: str, source_path: str, n_params: i
 SPAN_NTIRE24 = register(_card(
     "SPAN-ntire24", 28, "SPAN-ntire24_x4.pth",
     "6c80f05048313289c6526e5fc9726688d7bb3dfdd6ae3c8b1e7dd09f601e5971",
-    "model_zoo/team38_span_ch28_slim.pth", 150688, "team 38 (XiaomiMM), winner, SPAN ch28"))
+    "model_zoo/team38_span_ch28_slim.pth", 150688, "team 38 (XiaomiMM), winner, SPAN ch28",
+    ChallengeEntry("NTIRE 2024 ESR", 2024, 38, "XiaomiMM", "SPAN",
+                   "NTIRE 2024 ESR challenge report (organizers' repository Amazingren/NTIRE2024_ESR)", rank=1)))
 
 SPANTINY_NTIRE24 = register(_card(
     "SPANtiny-ntire24", 26, "SPANtiny-ntire24_x4.pth",
     "30bf224aee5d3fb9cbc7a3bf164a294f957f65c45f5b271052947097922040a5",
-    "model_zoo/team39_spantiny_ch26_slim.pth", 130828, "team 39, SPAN-tiny ch26"))
+    "model_zoo/team39_spantiny_ch26_slim.pth", 130828, "team 39, SPAN-tiny ch26",
+    ChallengeEntry("NTIRE 2024 ESR", 2024, 39, "team 39", "SPAN-tiny",
+                   "NTIRE 2024 ESR challenge report (organizers' repository Amazingren/NTIRE2024_ESR)")))

@@ -394,3 +394,18 @@ def test_site_renders_from_the_committed_results_without_torch(tmp_path):
                                                                          "import torch")],
                              capture_output=True, text=True, timeout=60)
     assert blocked.returncode != 0 and "blocked by the test: torch" in blocked.stderr  # the blocker works
+
+
+def test_challenge_view_scores_by_the_years_rule_on_our_measurements():
+    """NTIRE 2025's rule, computed by hand from the figures: exp(2 m / m_EFDN), 0.7/0.15/0.15."""
+    import math
+
+    from benchmark.challenges import RULES, score
+
+    rule = RULES["NTIRE 2025 ESR"]
+    base = {"runtime_ms": 100.0, "flops": 20e9, "params": 300_000}
+    same = score(rule, base, base)
+    assert same == pytest.approx(math.exp(2.0))  # the baseline scores e^2 whatever the weights
+    half = score(rule, {"runtime_ms": 50.0, "flops": 20e9, "params": 150_000}, base)
+    assert half == pytest.approx(0.7 * math.exp(1.0) + 0.15 * math.exp(2.0) + 0.15 * math.exp(1.0))
+    assert math.isnan(score(rule, {"runtime_ms": float("nan"), "flops": 1.0, "params": 1.0}, base))

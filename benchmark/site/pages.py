@@ -16,6 +16,7 @@ import pandas as pd
 from benchmark import results as res
 from benchmark import store
 from benchmark.cards import load_cards
+from benchmark.challenges import challenge_view
 from benchmark.compare import SETS_WITH_GRAY, attach_published, published_table
 from benchmark.fmt import memory_label
 from benchmark.site.tracks import _nan, build_tracks, fmt, fmt_delta, primary_protocol, slug, sortval, track_plots
@@ -248,7 +249,9 @@ def render_into(results_dir: Path, out: Path, visuals: bool = True) -> dict:
         (cards[m]["kind"] != "baseline") if m in cards else True, m.lower()))
     vis = copy_visuals(results_dir, models, out, visuals)
     env = _jinja()
+    groups = challenge_view(results_dir) if not summary.empty else []
     common = {"version": _version(), "protocol": protocol, "tracks": tracks, "default": default,
+              "has_challenges": bool(groups),
               "nav_models": [{"name": m, "slug": slug(m)} for m in models]}
     static = out / "static"
     static.mkdir(exist_ok=True)
@@ -282,6 +285,9 @@ def render_into(results_dir: Path, out: Path, visuals: bool = True) -> dict:
                         "scales": ", ".join(f"×{x}" for x in card["scales"]), "weights": w})
     _write(out / "models" / "index.html", env.get_template("models.html").render(**common, root="../", page="models",
                                                                                  models=listing))
+    if groups:
+        _write(out / "challenges.html", env.get_template("challenges.html").render(**common, root="",
+                                                                                  page="challenges", groups=groups))
     about = env.get_template("about.html")
     _write(out / "about.html", about.render(**common, root="", page="about", envs=_environments(runs, profile, summary),
                                             n_models=len(models)))
