@@ -86,9 +86,11 @@ def challenge_view(results_dir: str | Path) -> list[dict]:
         if not ch:
             continue
         row = {"model": name, "team": ch.get("team"), "team_name": ch.get("team_name", ""),
-               "solution": ch.get("solution", ""), "official_rank": ch.get("rank"), "kind": card.get("kind", "")}
+               "solution": ch.get("solution", ""), "official_rank": ch.get("rank"), "kind": card.get("kind", ""),
+               "params": math.nan, "flops": math.nan, "runtime_ms": math.nan, "busy": False, "score": math.nan}
         if name in eff.index:
-            row.update({k: eff.loc[name, k] for k in ("params", "flops", "runtime_ms", "busy")})
+            row.update({k: eff.loc[name, k] for k in ("params", "flops", "runtime_ms")})
+            row["busy"] = str(eff.loc[name, "busy"]) == "True"
         for s in STANDARD:
             row[f"psnr:{s}"] = acc.loc[name].get(f"psnr:{s}") if name in acc.index else math.nan
         groups.setdefault((ch["challenge"], int(ch["year"])), []).append(row)
