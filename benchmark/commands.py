@@ -14,7 +14,7 @@ import pandas as pd
 from benchmark import data as data_mod
 from benchmark import store
 from benchmark.degrade import CACHE_ENV, STANDARD_DEGRADATIONS, default_cache_dir
-from benchmark.fmt import num
+from benchmark.fmt import failure_summary, num
 from protocol import PROTOCOL_VERSION
 from registry.select import skip_summary
 from registry.weights import ENV_VAR as WEIGHTS_ENV
@@ -195,10 +195,9 @@ def run(ctx, models, datasets, scales, degradations, gray, metric, data_root, we
                    f"processes used up to {num(busy['load_other_cores'].max(), 2)} cores (rows flagged busy); "
                    f"PSNR/SSIM do not depend on it", err=True)
     failures = summary.attrs.get("failures", [])
+    for line in failure_summary(failures, len(summary), "work items"):
+        click.echo(line, err=True)
     if failures:
-        click.echo(f"\n{len(failures)} of {len(summary)} work items had errors (status/error columns):", err=True)
-        for f in failures:
-            click.echo(f"  {f}", err=True)
         ctx.exit(3)
 
 

@@ -54,3 +54,10 @@ def busy_warnings(rows) -> list[str]:
                    f"{num(r['load_other_cores'], 2)} cores (flagged busy in the row); its runtime is not "
                    f"comparable: measure again on an idle machine")
     return out
+
+
+def failure_summary(failures: list[str], total: int, what: str) -> list[str]:
+    """The end-of-run failure list: a count line, then one line per failed job."""
+    if not failures:
+        return []
+    return [f"\n{len(failures)} of {total} {what} had errors (status/error columns):", *(f"  {f}" for f in failures)]

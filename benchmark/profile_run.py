@@ -28,7 +28,7 @@ from benchmark.cards import store_cards
 from benchmark.driver import Driver, DriverError, Job, LogFn
 from benchmark.envinfo import environment, resolve_device
 from benchmark.executors import ProcessExecutor, make_executor
-from benchmark.fmt import busy_warnings, num
+from benchmark.fmt import busy_warnings, failure_summary, num
 from benchmark.profile import PRECISIONS, ModelSpec, ProfileOptions, ProfileTask, run_profile_task
 from protocol import PROTOCOL_VERSION
 from registry.select import SelectionError, select, skip_summary
@@ -266,10 +266,9 @@ def profile_command(ctx, models, scale, device, precision, channels_last, compil
     for line in busy_warnings(good):
         click.echo(f"warning: {line}", err=True)
     failures = df.attrs.get("failures", [])
+    for line in failure_summary(failures, len(df), "model(s)"):
+        click.echo(line, err=True)
     if failures:
-        click.echo(f"\n{len(failures)} of {len(df)} model(s) failed (status/error columns):", err=True)
-        for f in failures:
-            click.echo(f"  {f}", err=True)
         ctx.exit(3)
 
 

@@ -82,7 +82,7 @@ def test_profile_timeout_gives_an_error_row_and_a_nonzero_exit(tmp_path):
                          text=True, timeout=300)
     assert time.monotonic() - t0 < 120
     assert out.returncode == 3, out.stdout + out.stderr
-    assert "1 of 2 model(s) failed" in out.stderr and "T-hang x2: timeout" in out.stderr
+    assert "1 of 2 model(s) had errors" in out.stderr and "T-hang x2: timeout" in out.stderr
     p = _rows(res).set_index("model")
     assert p.loc["T-hang", "status"] == "timeout" and "--timeout 5 s" in p.loc["T-hang", "error"]
     assert p.loc["T-good", "status"] == "ok" and p.loc["T-good", "params"] == 1
