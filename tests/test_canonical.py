@@ -101,12 +101,33 @@ def test_no_error_rows_and_sane_numbers(summary):
     assert bad.empty, bad[["variant", "dataset", "scale", "degradation", "status", "error"]].to_string()
     assert summary["psnr"].between(15, 50).all() and summary["ssim"].between(0.3, 1.0).all()
     assert (summary["n_images"] > 0).all()
-    # every model scores above bicubic on every set and track it was run on
+    # every model scores above bicubic on every set and track it was run on, but the ones investigated
+    # and explained on their cards (BELOW_BICUBIC)
     bic = summary[summary["model"] == "Bicubic"].set_index(["dataset", "scale", "degradation", "gray"])["psnr"]
-    for r in summary[summary["model"] != "Bicubic"].itertuples():
+    for r in summary[(summary["model"] != "Bicubic") & ~summary["variant"].isin(BELOW_BICUBIC)].itertuples():
         key = (r.dataset, r.scale, r.degradation, r.gray)
         if key in bic.index and r.degradation == "bicubic":
             assert r.psnr > bic[key], f"{r.variant} x{r.scale} {r.dataset}: {r.psnr:.2f} <= bicubic {bic[key]:.2f}"
+
+
+# Checkpoints that score below Bicubic on the standard sets, investigated (input range, deploy form,
+# colour order, the organizers' own build; their code gives the same numbers) with the finding on the
+# card: the file itself is weak.
+BELOW_BICUBIC = {"ARRLFN-ntire25"}
+
+
+def test_below_bicubic_entries_are_explained_and_still_below(summary):
+    from benchmark.cards import load_cards
+
+    cards = load_cards(RESULTS)
+    bic = summary[(summary["model"] == "Bicubic") & (summary["scale"] == 4) & (summary["gray"] == "rgb")
+                  & (summary["degradation"] == "bicubic")].set_index("dataset")["psnr"]
+    for v in sorted(BELOW_BICUBIC):
+        rows = summary[(summary["variant"] == v) & (summary["degradation"] == "bicubic")]
+        assert not rows.empty, f"{v} is not in results/"
+        assert (rows.set_index("dataset")["psnr"] < bic.reindex(rows["dataset"]).values).any(), \
+            f"{v} beats bicubic now: drop it from BELOW_BICUBIC"
+        assert "Bicubic" in cards[v]["notes"] or "bicubic" in cards[v]["notes"], f"{v}'s card says nothing about it"
 
 
 def test_every_published_number_with_a_checkpoint_is_reproduced(summary):
