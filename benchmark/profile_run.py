@@ -28,7 +28,7 @@ from benchmark.cards import store_cards
 from benchmark.driver import Driver, DriverError, Job, LogFn
 from benchmark.envinfo import environment, resolve_device
 from benchmark.executors import ProcessExecutor, make_executor
-from benchmark.fmt import busy_warnings, failure_summary, num
+from benchmark.fmt import busy_warnings, failure_summary, memory_label, num
 from benchmark.profile import PRECISIONS, ModelSpec, ProfileOptions, ProfileTask, run_profile_task
 from protocol import PROTOCOL_VERSION
 from registry.select import SelectionError, select, skip_summary
@@ -155,7 +155,7 @@ def format_table(df: pd.DataFrame) -> str:
         f"channels_last {bool(r0['channels_last'])}, compiled {bool(r0['compiled'])}, "
         f"input 1xCx{r0['input_size']} LR (C = 3; 1 for Y-only nets), protocol {r0['protocol']}",
         "FLOPs: fvcore, 1 FLOP = 1 multiply-add, selective scan counted; elem = element-wise ops left out "
-        "of FLOPs (estimate); memory: " + str(r0.get("memory_kind", ""))
+        "of FLOPs (estimate); memory: " + memory_label(r0.get("memory_kind", ""))
         + ("; CPU[ms] = process CPU time per forward (all threads)" if r0["device"] == "cpu" else ""),
     ]
     cpu = r0["device"] == "cpu" and "runtime_cpu_time_ms" in df.columns
