@@ -142,15 +142,18 @@ def skip_summary(skips: Sequence[Skip], weights_dir=None) -> list[str]:
     get it (the missing checkpoints' folder and the fetch command)."""
     from registry.weights import weights_dir as resolve_weights_dir
 
+    def some(names: list[str], n: int = 8) -> str:  # a line, not a paragraph
+        return ", ".join(names[:n]) + (f", ... (+{len(names) - n} more)" if len(names) > n else "")
+
     lines = []
     by = {r: [s for s in skips if s.reason == r] for r in ("missing", "no_scale", "architecture_only")}
     if by["missing"]:
-        names = ", ".join(f"{s.name} x{s.scale}" for s in by["missing"])
+        names = some([f"{s.name} x{s.scale}" for s in by["missing"]])
         lines.append(f"{len(by['missing'])} checkpoint(s) not in {resolve_weights_dir(weights_dir)}: {names} "
                      f"(run 'srbench weights fetch', or point --weights-dir / $SRBENCH_WEIGHTS at them)")
     for scale in sorted({s.scale for s in by["no_scale"]}):
         names = [s.name for s in by["no_scale"] if s.scale == scale]
-        lines.append(f"{len(names)} model(s) without x{scale}: {', '.join(names)}")
+        lines.append(f"{len(names)} model(s) without x{scale}: {some(names)}")
     if by["architecture_only"]:
         names = ", ".join(s.name for s in by["architecture_only"])
         lines.append(f"{len(by['architecture_only'])} architecture-only model(s), no checkpoint to evaluate: "
