@@ -232,7 +232,8 @@ class RayExecutor:
             opts["num_gpus"] = 1
         # max_calls=1: a fresh worker process per task (a profile's CPU memory is its own); only
         # ray.remote takes it, .options() refuses it
-        self._remote = ray.remote(**({"max_calls": 1} if fresh else {}))(_ray_task).options(**opts)
+        remote = ray.remote(max_calls=1)(_ray_task) if fresh else ray.remote(_ray_task)
+        self._remote = remote.options(**opts)
         self._gens: dict = {}  # generator -> tid
 
     def submit(self, tid: int, fn, task) -> None:

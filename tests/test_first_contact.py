@@ -239,8 +239,12 @@ def test_ctrl_c_exits_130_in_every_command(tmp_path, command):
         args = ["run", "--models", "T-hang", "--datasets", "Mine", "--scale", "2", "--data-root", str(root), *common]
     else:
         args = ["profile", "--models", "T-hang", "--scale", "2", "--size", "32x32", *common]
-    p = subprocess.Popen([sys.executable, "-c", "import _faulty_models; from benchmark.cli import main; main()",
-                          *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # a background job of a non-interactive shell (a CI script, say) inherits SIGINT ignored: give the
+    # command the terminal's default, as a user pressing Ctrl-C has it
+    code = ("import signal; signal.signal(signal.SIGINT, signal.default_int_handler); import _faulty_models; "
+            "from benchmark.cli import main; main()")
+    p = subprocess.Popen([sys.executable, "-c", code, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not (tmp_path / "r" / ".journal").is_dir():
         time.sleep(0.1)
