@@ -119,7 +119,7 @@ def _write_atomic(p: Path, df: pd.DataFrame) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{p.stem}-", suffix=".parquet.tmp", dir=p.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            pq.write_table(t, f)
+            pq.write_table(t, f, compression="zstd")  # the canonical tables stay small enough to track
             f.flush()
             os.fsync(f.fileno())
         give_normal_mode(tmp)
