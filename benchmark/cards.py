@@ -41,6 +41,7 @@ def snapshot(cards: Iterable, modules: dict[str, str] | None = None) -> pd.DataF
             "challenge": json.dumps(asdict(c.challenge) if c.challenge else None),
             "variants": json.dumps(c.variants()), "architecture_only": bool(c.architecture_only),
             "module": (modules or {}).get(c.name, ""), "snapshot_at": now,
+            "origin": c.origin,
         })
     return pd.DataFrame(rows)
 

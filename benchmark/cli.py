@@ -28,7 +28,7 @@ COMMANDS = {
 # (a command that never imports torch cannot have raised one of torch's modules' errors).
 USER_ERRORS = ("benchmark.store:StoreError", "benchmark.data:DataError", "benchmark.plan:PlanError",
                "registry.weights:WeightsError", "registry:UnknownModel", "registry.select:SelectionError",
-               "benchmark.executors:ExecutorError", "benchmark.driver:DriverError")
+               "benchmark.executors:ExecutorError", "benchmark.driver:DriverError", "registry.plugins:PluginError")
 
 
 def _load(spec: str):
@@ -74,14 +74,25 @@ class _Group(click.Group):
         except Exception as e:
             if ctx.params.get("debug") or not isinstance(e, _user_errors()):
                 raise
-            raise click.ClickException(str(e).strip().strip("'\"")) from None
+            msg = str(e).strip()
+            if len(msg) > 1 and msg[0] == msg[-1] and msg[0] in "'\"":  # a KeyError's repr of its message
+                msg = msg[1:-1]
+            raise click.ClickException(msg) from None
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="srbench")
 @click.option("--debug", is_flag=True, help="show the full traceback of an error")
-def main(debug: bool) -> None:
+@click.option("--plugin", "plugins", multiple=True, metavar="PATH.py|MODULE",
+              help="load models from a plugin (a file or an importable module calling registry.register_model); "
+                   "repeatable; also $SRBENCH_PLUGINS (comma-separated) and the 'srbench.models' entry points")
+def main(debug: bool, plugins: tuple[str, ...]) -> None:
     """srbench: evaluate efficient super-resolution models under one protocol."""
+    if plugins:
+        from registry.plugins import load_plugin
+
+        for spec in plugins:
+            load_plugin(spec)
 
 
 if __name__ == "__main__":

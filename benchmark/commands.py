@@ -14,6 +14,7 @@ import pandas as pd
 from benchmark import data as data_mod
 from benchmark import store
 from benchmark.degrade import CACHE_ENV, STANDARD_DEGRADATIONS, default_cache_dir
+from benchmark.external import adhoc_models, adhoc_options, models_arg, preflight
 from benchmark.fmt import failure_summary, num
 from protocol import PROTOCOL_VERSION
 from registry.select import skip_summary
@@ -53,10 +54,14 @@ def print_summary(summary: pd.DataFrame, results_dir) -> None:
               f"{'pub.PSNR':>8} {'pub.SSIM':>8} {'dPSNR':>6} {'ms/img':>8}")
     click.echo(header)
     click.echo("-" * len(header))
+    external = df[df["origin"].fillna("zoo") != "zoo"] if "origin" in df.columns else df.iloc[0:0]
     for _, r in df.iterrows():
-        click.echo(f"{r['variant']:<18} {r['dataset']:<10} {r['degradation']:<8} {r['scale']:>2} "
+        label = f"{r['variant']} [ext]" if r["variant"] in set(external["variant"]) else r["variant"]
+        click.echo(f"{label:<18} {r['dataset']:<10} {r['degradation']:<8} {r['scale']:>2} "
                    f"{num(r['psnr'], 2):>7} {num(r['ssim'], 4):>7} {num(r['pub_psnr'], 2):>8} "
                    f"{num(r['pub_ssim'], 4):>8} {num(r['d_psnr'], 2):>6} {num(r['runtime_ms'], 1):>8}")
+    for v, sha in external.drop_duplicates("variant")[["variant", "weights_sha256"]].itertuples(index=False):
+        click.echo(f"[ext] {v}: external model (not part of the zoo), checkpoint sha256 {sha}")
     blank = df[df["pub_psnr"].isna() & (df["model"] != "Bicubic")]
     if not blank.empty:
         reasons: dict[str, list[str]] = {}
@@ -109,9 +114,11 @@ def print_summary(summary: pd.DataFrame, results_dir) -> None:
               help="torch threads per worker (default: torch's; with --executor ray also the CPUs per task)")
 @click.option("--fresh", is_flag=True, help="start over instead of resuming an interrupted run of the same work")
 @click.option("--quiet", is_flag=True, help="no progress bar")
+@adhoc_options
 @click.pass_context
 def run(ctx, models, datasets, scales, degradations, gray, metric, data_root, weights_dir, results_dir, cache_dir,
-        device, executor, address, timeout, tile, tile_overlap, threads, fresh, quiet) -> None:
+        device, executor, address, timeout, tile, tile_overlap, threads, fresh, quiet, arch, checkpoint, adhoc_name,
+        arch_kwargs, input_range, state_key) -> None:
     """Evaluate models on test sets and store the results as parquet.
 
     An interrupted run (killed, crashed, Ctrl-C) resumes where it stopped when the same command is run
@@ -152,7 +159,10 @@ def run(ctx, models, datasets, scales, degradations, gray, metric, data_root, we
             dev = resolve_device(device)
         except ValueError as e:
             raise PlanError(str(e)) from None
+    external = adhoc_models(arch, checkpoint, adhoc_name, arch_kwargs, input_range, state_key, scales)
+    models = models_arg(ctx, models, external)
     p = plan_request(models, datasets, scales, degradations, gray, data_root, weights_dir, metric)
+    preflight(p.selections.values(), weights_dir)
     store.check_writable(results_dir)
     for line in skip_summary(p.skips, weights_dir):
         click.echo(f"skipped: {line}", err=True)
@@ -220,7 +230,11 @@ def list_cmd(data_root, weights_dir) -> None:
             state = ", ".join(states)
         scales = ",".join(str(s) for s in card.scales) if len(card.scales) < 5 else \
             f"{card.scales[0]}-{card.scales[-1]}"
-        click.echo(f"{card.name:<18} {card.kind:<9} {scales:<10} {state}")
+        click.echo(f"{card.name + (' [ext]' if card.external else ''):<18} {card.kind:<9} {scales:<10} {state}")
+    import registry
+
+    for card in [c for c, _ in resolve_names("all") if c.external]:
+        click.echo(f"[ext] {card.name}: external, from {registry.module_of(card.name).split('{')[0]}")
     root = data_mod.data_root(data_root)
     click.echo(f"\ndatasets under {root}:")
     found = data_mod.scan(root)

@@ -82,8 +82,8 @@ def check_results_dir(results_dir: Path, log: LogFn) -> None:
 class EvalJob(Job):
     """One work item: its images are the units; rows go to ``images``, its summary to ``summary``."""
 
-    def __init__(self, item: WorkItem, ds: data_mod.Dataset, sha: str, module: str, ctx: dict):
-        self.item, self.ds, self.sha, self.module, self.ctx = item, ds, sha, module, ctx
+    def __init__(self, item: WorkItem, ds: data_mod.Dataset, sha: str, module: str, ctx: dict, origin: str = "zoo"):
+        self.item, self.ds, self.sha, self.module, self.ctx, self.origin = item, ds, sha, module, ctx, origin
         self.key = item_key(item)
         self.units = [r.name for r in ds.images]
         self.where = f"{item.variant} x{item.scale} {item.dataset} {item.degradation}"
@@ -127,6 +127,7 @@ class EvalJob(Job):
             "tile": int(images["tile"].max()), "n_tiled": int((images["tile"] > 0).sum()),
             # other processes' CPU use while this item ran (its runtime_ms is then flagged busy)
             **{k: ready[k] for k in ("load_other_cores", "load_steal_pct", "busy") if k in ready},
+            "origin": self.origin,  # 'plugin' / 'cli': a model from outside the zoo, labelled external
         }
         results = self.ctx["results"]
         if n_err and _has_complete(results, key):
@@ -181,7 +182,7 @@ def execute(run_plan: RunPlan, opts: RunOptions, progress: ProgressFn | None = N
         cards[card.name] = card
         sha = sel.sha256 if sel is not None else _weights_sha(item)
         module = sel.module if sel is not None else registry.module_of(item.model)
-        jobs.append(EvalJob(item, run_plan.datasets[item.dataset], sha, module, ctx))
+        jobs.append(EvalJob(item, run_plan.datasets[item.dataset], sha, module, ctx, card.origin))
     store_cards(results, cards.values(), {n: registry.module_of(n) for n in cards})
     driver = Driver(results, run_key(run_plan, opts), jobs, executor, options=opts.argv, task_kind="eval",
                     executor_name=opts.executor, timeout=opts.timeout, fresh=opts.fresh, progress=progress, log=log,

@@ -107,7 +107,8 @@ def _build(spec: ModelSpec) -> tuple[nn.Module, dict]:
     pretrained = wf is not None and weight_path(wf, spec.weights_dir).is_file()
     m = card.build_model(spec.scale, variant, spec.weights_dir, pretrained=pretrained)
     return m, {"model": card.name, "variant": m.variant or card.name, "pretrained": pretrained,
-               "weights_sha256": m.weights_sha256, "kind": card.kind}
+               "weights_sha256": m.weights_sha256, "kind": card.kind,
+               "origin": card.origin}
 
 
 def _counts(spec: ModelSpec, size: tuple[int, int]) -> dict:

@@ -28,6 +28,7 @@ from benchmark.cards import store_cards
 from benchmark.driver import Driver, DriverError, Job, LogFn
 from benchmark.envinfo import environment, resolve_device
 from benchmark.executors import ProcessExecutor, make_executor
+from benchmark.external import adhoc_models, adhoc_options, models_arg, preflight
 from benchmark.fmt import busy_warnings, failure_summary, memory_label, num
 from benchmark.profile import PRECISIONS, ModelSpec, ProfileOptions, ProfileTask, run_profile_task
 from protocol import PROTOCOL_VERSION
@@ -206,10 +207,11 @@ def format_table(df: pd.DataFrame) -> str:
               help="local: child processes on this machine; ray: Ray tasks (needs the 'ray' extra)")
 @click.option("--address", default=None, help="Ray cluster address; default: start a local Ray instance")
 @click.option("--fresh", is_flag=True, help="start over instead of resuming an interrupted run of the same work")
+@adhoc_options
 @click.pass_context
 def profile_command(ctx, models, scale, device, precision, channels_last, compiled, threads, results_dir,
                     weights_dir, size, repeats, warmup, no_timing, timeout_s, no_isolate, executor, address,
-                    fresh) -> None:
+                    fresh, arch, checkpoint, adhoc_name, arch_kwargs, input_range, state_key) -> None:
     """Params, FLOPs, activations, runtime and peak memory of models at one LR input (NTIRE ESR).
 
     An interrupted run resumes when the same command is run again: only the missing models are
@@ -232,10 +234,13 @@ def profile_command(ctx, models, scale, device, precision, channels_last, compil
     except ValueError:
         raise click.BadParameter(f"expected HxW like 256x256, got {size!r}", param_hint="--size") from None
     store.check_writable(results_dir)
+    models = models_arg(ctx, models, adhoc_models(arch, checkpoint, adhoc_name, arch_kwargs, input_range, state_key,
+                                                  [scale]))
     try:
         chosen, skipped = select(models, [scale], need_weights=False, weights_dir=weights_dir, all_variants=False)
     except SelectionError as e:
         raise click.ClickException(str(e)) from None
+    preflight(chosen, weights_dir)
     for line in skip_summary(skipped, weights_dir):
         click.echo(f"skipped: {line}", err=True)
     if not chosen:

@@ -180,7 +180,7 @@ def efficiency_devices(results_dir: str | Path = "results", scale: int | None = 
 
 # ---------------------------------------------------------------------------------- leaderboard
 
-LEADERBOARD_BASE = ["model", "variant", "family", "kind", "has_weights", "weights_sha256"]
+LEADERBOARD_BASE = ["model", "variant", "family", "kind", "origin", "has_weights", "weights_sha256"]
 EFF_COLUMNS = ["params", "flops", "runtime_ms", "runtime_p10_ms", "runtime_p90_ms", "memory_mb"]
 
 
@@ -188,9 +188,9 @@ def _card_info(cards: dict[str, dict], model: str) -> dict:
     """The model's card snapshot in the results (``registered`` False when the results hold none)."""
     card = cards.get(model)
     if card is None:
-        return {"family": "", "kind": "", "architecture_only": False, "registered": False}
+        return {"family": "", "kind": "", "architecture_only": False, "registered": False, "origin": "zoo"}
     return {"family": card["family"], "kind": card["kind"], "architecture_only": bool(card["architecture_only"]),
-            "registered": True}
+            "registered": True, "origin": card.get("origin") or "zoo"}
 
 
 def leaderboard(results_dir: str | Path = "results", scale: int = 4, degradation: str = "bicubic",
@@ -290,7 +290,7 @@ def leaderboard(results_dir: str | Path = "results", scale: int = 4, degradation
     cards = load_cards(results_dir)
     for row in rows.values():
         info = _card_info(cards, row["model"])
-        row["family"], row["kind"] = info["family"], info["kind"]
+        row["family"], row["kind"], row["origin"] = info["family"], info["kind"], info["origin"]
         if info["registered"]:
             row["has_weights"] = not info["architecture_only"]
         else:
@@ -358,12 +358,14 @@ def format_leaderboard(df: pd.DataFrame) -> str:
         for s in sets:
             p, q = r.get(f"psnr:{s}"), r.get(f"ssim:{s}")
             cells.append(f"{_f(p, 2) + ' / ' + _f(q, 4) if not pd.isna(p) else '-':>14}")
-        name = str(r["variant"]) + ("" if r["has_weights"] else " *")
+        name = str(r["variant"]) + ("" if r["has_weights"] else " *") + (" [ext]" if r["origin"] != "zoo" else "")
         lines.append(f"{name:<18} {str(r['kind'])[:8]:<8} " + " ".join(cells) +
                      f" {_f(r['params'], 3, 1e6):>9} {_f(r['flops'], 2, 1e9):>8} {_f(r['runtime_ms'], 2):>9} "
                      f"{_f(r['memory_mb'], 1):>9}")
     if not df["has_weights"].all():
         lines.append("* no published checkpoint (architecture only): efficiency, no accuracy")
+    lines += [f"[ext] {r.variant}: external ({'a plugin' if r.origin == 'plugin' else '--arch'}), not part of the "
+              f"zoo; checkpoint sha256 {str(r.weights_sha256 or '-')[:16]}" for r in df[df["origin"] != "zoo"].itertuples()]
     for n in a.get("notes", []):
         lines.append(f"note: {n}")
     return "\n".join(lines)

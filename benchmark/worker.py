@@ -12,7 +12,6 @@ next image is read and degraded in a background thread while the current forward
 
 from __future__ import annotations
 
-import importlib
 import math
 import os
 import threading
@@ -59,10 +58,11 @@ class EvalTask:
 
 
 def import_modules(names) -> None:
-    """Import the modules that registered the task's model (a plugin, a test's stand-ins)."""
-    for name in names:
-        if name and name != "__main__":
-            importlib.import_module(name)
+    """Load what registered the task's model: a plugin module or file, an ad-hoc model's spec, a test's
+    stand-ins (:func:`registry.plugins.load_sources`)."""
+    from registry.plugins import load_sources
+
+    load_sources(names)
 
 
 def describe(e: BaseException) -> str:

@@ -5,7 +5,10 @@
     card = registry.get("rlfn-ntire")     # lookup is case-insensitive; variants resolve to their model
     net = card.build_model(scale=4)       # an SRModel: RGB [0, 1] in and out
 
-To add a model, drop ``registry/<family>.py`` that defines the network and calls :func:`register`.
+To add a model to the zoo, drop ``registry/<family>.py`` that defines the network and calls
+:func:`register`. A model from outside the repository registers itself with :func:`register_model`
+from a plugin module (``srbench --plugin``, ``$SRBENCH_PLUGINS``, or the ``srbench.models`` entry point
+group); see :mod:`registry.plugins`.
 """
 
 from __future__ import annotations
@@ -17,13 +20,13 @@ import sys
 from registry.base import ChallengeEntry, ModelCard, Paper, Published, SRModel, WeightFile
 
 __all__ = ["ChallengeEntry", "ModelCard", "Paper", "Published", "SRModel", "WeightFile", "register", "get", "names",
-           "cards", "resolve", "module_of", "UnknownModel"]
+           "cards", "resolve", "module_of", "UnknownModel", "register_model", "load_plugin", "PluginError"]
 
 _CARDS: dict[str, ModelCard] = {}
 _MODULES: dict[str, str] = {}  # card name (lower case) -> the module that registered it
 _LOADED = False
 # Modules in this package that are not model families.
-_NOT_FAMILIES = {"base", "weights", "ops"}
+_NOT_FAMILIES = {"base", "weights", "ops", "select", "plugins"}
 
 
 class UnknownModel(KeyError):
@@ -31,32 +34,43 @@ class UnknownModel(KeyError):
         return str(self.args[0])
 
 
-def register(card: ModelCard) -> ModelCard:
-    """Add a card to the registry; the calling module is recorded as the card's home, so that a worker
-    process (or a Ray task) imports the same module and finds the same card."""
+def register(card: ModelCard, *, source: str | None = None) -> ModelCard:
+    """Add a card to the registry. ``source`` says how another process recreates it (default: the
+    calling module's name): a worker process or a Ray task loads the same source and finds the same card
+    (see :func:`registry.plugins.load_sources`)."""
     key = card.name.lower()
     if key in _CARDS and _CARDS[key] is not card:
-        raise ValueError(f"model {card.name!r} is registered twice")
+        raise DuplicateModel(card.name, _MODULES.get(key, ""))
     _CARDS[key] = card
-    _MODULES[key] = sys._getframe(1).f_globals.get("__name__", "")
+    _MODULES[key] = source if source is not None else sys._getframe(1).f_globals.get("__name__", "")
     return card
 
 
+class DuplicateModel(ValueError):
+    def __init__(self, name: str, where: str):
+        super().__init__(f"model {name!r} is registered twice (first by {where or 'unknown'})")
+        self.name, self.where = name, where
+
+
 def module_of(name: str) -> str:
-    """The module that registered the model ``name`` ('' when unknown)."""
+    """How a worker recreates the model ``name``: the module that registered it, a plugin file's path,
+    or an ad-hoc model's spec ('' when unknown)."""
     _load_all()
     return _MODULES.get(resolve(name)[0].name.lower(), "")
 
 
 def _load_all() -> None:
     global _LOADED
-    if _LOADED:
-        return
-    _LOADED = True
-    for mod in pkgutil.iter_modules(__path__):
-        if mod.name.startswith("_") or mod.name in _NOT_FAMILIES:
-            continue
-        importlib.import_module(f"{__name__}.{mod.name}")
+    if not _LOADED:
+        _LOADED = True
+        for mod in pkgutil.iter_modules(__path__):
+            if mod.name.startswith("_") or mod.name in _NOT_FAMILIES:
+                continue
+            importlib.import_module(f"{__name__}.{mod.name}")
+    # Then the models from outside the repository: $SRBENCH_PLUGINS and installed packages' entry points
+    # (after the zoo, so that a plugin reusing a zoo name is reported as the plugin's fault). Like the
+    # families, registry.plugins is found by name: it imports this module, not the other way round.
+    importlib.import_module(f"{__name__}.plugins").load_installed()
 
 
 def cards() -> list[ModelCard]:
@@ -84,3 +98,10 @@ def resolve(name: str) -> tuple[ModelCard, str | None]:
 def get(name: str) -> ModelCard:
     """The card for a model (or for the model a variant belongs to); case-insensitive."""
     return resolve(name)[0]
+
+
+def __getattr__(attr: str):
+    # The plugin API, importable as registry.register_model etc. without a cycle at import time.
+    if attr in ("register_model", "load_plugin", "PluginError"):
+        return getattr(importlib.import_module(f"{__name__}.plugins"), attr)
+    raise AttributeError(f"module 'registry' has no attribute {attr!r}")

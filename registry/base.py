@@ -17,9 +17,10 @@ from torch import nn
 
 from protocol.colour import rgb_to_ycbcr, ycbcr_to_rgb
 from protocol.imresize import imresize_matlab
-from registry.weights import WeightFile, load_state_dict
+from registry.weights import CheckpointMismatch, WeightFile, load_state_dict
 
-KINDS = ("baseline", "cnn", "mamba", "transformer")
+KINDS = ("baseline", "cnn", "mamba", "transformer", "other")
+ORIGINS = ("zoo", "plugin", "cli")
 
 
 @dataclass(frozen=True)
@@ -80,14 +81,24 @@ class ModelCard:
     notes: str = ""
     config: dict = field(default_factory=dict)  # the published configuration, shown on the card
     challenge: ChallengeEntry | None = None  # set for challenge submissions (NTIRE ESR entries)
+    # 'zoo': written in registry/; 'plugin': registered by a user's module (registry.register_model);
+    # 'cli': given on the command line (--arch/--checkpoint). Results and the site label the last two external.
+    origin: str = "zoo"
 
     def __post_init__(self):
+        if self.origin not in ORIGINS:
+            raise ValueError(f"model card {self.name}: origin must be one of {ORIGINS}, not {self.origin!r}")
         if self.kind not in KINDS:
             raise ValueError(f"model card {self.name}: kind must be one of {KINDS}, not {self.kind!r}")
         for w in self.weights:
             bad = set(w.scales) - set(self.scales)
             if bad:
                 raise ValueError(f"model card {self.name}: {w.file} covers scales {bad} not in {self.scales}")
+
+    @property
+    def external(self) -> bool:
+        """True for a model brought from outside the repository (a plugin, or --arch on the command line)."""
+        return self.origin != "zoo"
 
     @property
     def architecture_only(self) -> bool:
@@ -141,15 +152,37 @@ class ModelCard:
             input_range = wf.input_range
             if pretrained:
                 state, sha = load_state_dict(wf, weights_dir)
+                mismatch = state_mismatch(net, state)
+                if mismatch:
+                    raise CheckpointMismatch(f"{wf.file}: does not fit {self.name} x{scale}: {mismatch}")
                 try:
                     net.load_state_dict(state, strict=True)
                 except RuntimeError as e:
                     first = str(e).splitlines()[0:3]
-                    raise RuntimeError(f"{wf.file}: does not fit {self.name} x{scale}: {' '.join(first)}") from e
+                    raise CheckpointMismatch(f"{wf.file}: does not fit {self.name} x{scale}: {' '.join(first)}") from e
         net.eval()
         name = (wf.variant if wf and wf.variant else self.name) if wf else self.name
         return SRModel(net, scale=scale, input_range=input_range, colour=self.colour,
                        model=self.name, variant=name, weights_sha256=sha)
+
+
+def state_mismatch(net: nn.Module, state: dict) -> str:
+    """'' when ``state`` fits ``net`` exactly; else one line: the counts and the first missing, unexpected
+    and wrongly shaped tensor names (torch's own message lists them all, a screenful)."""
+    want = net.state_dict()
+    missing = [k for k in want if k not in state]
+    unexpected = [k for k in state if k not in want]
+    shape = [k for k in want if k in state and hasattr(state[k], "shape") and tuple(state[k].shape) != tuple(want[k].shape)]
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} missing (first {missing[0]!r})")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected (first {unexpected[0]!r})")
+    if shape:
+        k = shape[0]
+        parts.append(f"{len(shape)} of another shape (first {k!r}: {tuple(state[k].shape)} in the file, "
+                     f"{tuple(want[k].shape)} in the network)")
+    return "; ".join(parts)
 
 
 class SRModel(nn.Module):

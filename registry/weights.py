@@ -45,6 +45,10 @@ class WeightsError(Exception):
     """A checkpoint is missing, altered or unreadable; the message names the file."""
 
 
+class CheckpointMismatch(WeightsError, RuntimeError):
+    """A checkpoint's tensors do not fit the network (names or shapes); the message names the first ones."""
+
+
 def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
@@ -102,18 +106,45 @@ def load_state_dict(wf: WeightFile, directory: str | Path | None = None) -> tupl
         obj = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as e:  # weights_only refuses pickled code with an UnpicklingError
         raise WeightsError(f"{p}: {_refusal(e)}") from e
-    if wf.state_key is not None:
-        if not isinstance(obj, dict) or wf.state_key not in obj:
-            raise WeightsError(f"{p}: expected a '{wf.state_key}' entry")
-        obj = obj[wf.state_key]
-    if not isinstance(obj, dict):
-        raise WeightsError(f"{p}: expected a state dict, found {type(obj).__name__}")
+    obj, _ = find_state_dict(obj, wf.state_key, p)
     state = OrderedDict()
     for k, v in obj.items():
         if wf.strip_prefix and k.startswith(wf.strip_prefix):
             k = k[len(wf.strip_prefix):]
         state[k] = v
     return state, digest
+
+
+# Where training frameworks keep the weights inside a checkpoint (BasicSR: params_ema / params).
+STATE_KEYS = ("params_ema", "params", "state_dict")
+
+
+def find_state_dict(obj, state_key: str | None, path) -> tuple[dict, str | None]:
+    """The state dict inside a loaded checkpoint, and the key it was under (None: the file itself).
+
+    ``state_key`` None: the file is the state dict; a name: that entry; ``'auto'``: the file itself when
+    it holds only tensors, else its one entry among :data:`STATE_KEYS` (two of them is ambiguous: the
+    error asks for the key rather than guessing which of EMA and raw weights was meant)."""
+    import torch
+
+    if not isinstance(obj, dict):
+        raise WeightsError(f"{path}: expected a state dict, found {type(obj).__name__}")
+    if state_key == "auto":
+        if all(isinstance(v, torch.Tensor) for v in obj.values()):
+            return obj, None
+        found = [k for k in STATE_KEYS if isinstance(obj.get(k), dict)]
+        if len(found) != 1:
+            what = f"both {' and '.join(repr(k) for k in found)}" if found else \
+                f"no state dict under {', '.join(STATE_KEYS)} (its entries: {', '.join(map(str, list(obj)[:6]))})"
+            raise WeightsError(f"{path}: holds {what}; say which with --state-key")
+        state_key = found[0]
+    if state_key is not None:
+        if state_key not in obj:
+            raise WeightsError(f"{path}: expected a '{state_key}' entry (it has: {', '.join(map(str, list(obj)[:6]))})")
+        obj = obj[state_key]
+        if not isinstance(obj, dict):
+            raise WeightsError(f"{path}: '{state_key}' holds {type(obj).__name__}, not a state dict")
+    return obj, state_key
 
 
 def _refusal(e: Exception) -> str:

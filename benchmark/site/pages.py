@@ -38,6 +38,7 @@ def card_dict(card: dict | None) -> dict:
     name = card["model"]
     return {
         "name": name, "family": card["family"], "kind": card["kind"], "notes": card["notes"],
+        "origin": card.get("origin") or "zoo",
         "paper": card["paper"], "scales": ", ".join(f"×{s}" for s in card["scales"]), "colour": card["colour"],
         "architecture_only": bool(card["architecture_only"]),
         "config": [(str(k), json.dumps(v) if not isinstance(v, str) else v) for k, v in card["config"].items()],

@@ -133,6 +133,7 @@ def build_tracks(results_dir: Path, protocol: str, cards: dict[str, dict]) -> li
                 "page": f"models/{slug(row['model'])}.html", "anchor": f"v-{slug(row['variant'])}",
                 "sets": cells, "params": row["params"], "flops": row["flops"], "devices": dev_cells,
                 "worst": worst, "deltas": dl, "registered": card is not None,
+                "origin": row.get("origin") or "zoo", "weights_sha256": row.get("weights_sha256") or "",
             })
         out.append(tr)
     return out
