@@ -152,7 +152,7 @@ def _manifest(tables: dict[str, pd.DataFrame], label: str, license_id: str) -> d
 
     s, p = tables["summary"], tables["profile"]
     devices = set(s["device"].dropna().astype(str)) if "device" in s.columns else set()
-    devices |= {device_label(r) for _, r in p.iterrows()}
+    devices |= {device_label({**r, "source": None}) for _, r in p.iterrows()}  # the hardware, not who ran it
     weights: dict[str, set[str]] = {}
     models: dict[str, set[str]] = {}
     for df in (s, p):
@@ -186,7 +186,8 @@ def dataset_card(info: dict) -> str:
     """The bundle's README.md: a Hugging Face dataset card (YAML header, then how to load and check it)."""
     n = info["tables"]["summary"]["rows"]
     size = "n<1K" if n < 1000 else "1K<n<10K" if n < 10_000 else "10K<n<100K"
-    head = ["---", f"license: {info['license']}", f"pretty_name: {_yaml_str('srbench results, ' + info['source_label'])}",
+    title = _yaml_str("srbench results, " + info["source_label"])
+    head = ["---", f"license: {info['license']}", f"pretty_name: {title}",
             "task_categories:", "- image-to-image", "tags:", *[f"- {t}" for t in HF_TAGS], "size_categories:",
             f"- {size}", "configs:"]
     for t, meta in info["tables"].items():

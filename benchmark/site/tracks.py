@@ -113,6 +113,12 @@ def build_tracks(results_dir: Path, protocol: str, cards: dict[str, dict]) -> li
                 if not _nan(a["pub_psnr"]):
                     deltas.setdefault(a["variant"], []).append((a["dataset"], float(a["d_psnr"]), float(a["pub_psnr"]),
                                                                 str(a["pub_known_issue"] or "")))
+        # the row's source when it came from elsewhere (benchmark.site.sources); '' for ours
+        sources: dict[str, str] = {}
+        for df in (s, eff):
+            if not df.empty and "source" in df.columns:
+                for v, g in df.groupby("variant"):
+                    sources.setdefault(v, "; ".join(sorted(set(g["source"].dropna().astype(str)) - {""})))
         for _, row in lb.iterrows():
             card = cards.get(row["model"])
             cells = []
@@ -133,6 +139,7 @@ def build_tracks(results_dir: Path, protocol: str, cards: dict[str, dict]) -> li
                 "page": f"models/{slug(row['model'])}.html", "anchor": f"v-{slug(row['variant'])}",
                 "sets": cells, "params": row["params"], "flops": row["flops"], "devices": dev_cells,
                 "worst": worst, "deltas": dl, "registered": card is not None,
+                "source": sources.get(row["variant"], ""), "acc_device": row.get("acc_device") or "",
             })
         out.append(tr)
     return out
