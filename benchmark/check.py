@@ -4,6 +4,7 @@
     srbench check --models IMDN,RLFN-ntire --datasets Set5,Set14 --scale 4
     srbench check --published                            # also: do the papers' numbers still reproduce?
 
+The reference is a results folder or a bundle (``srbench export``: what someone else measured).
 Each selected reference summary row (current protocol) is evaluated again through the same path as
 ``srbench run`` (:func:`registry.select.select`, :func:`benchmark.plan.plan`,
 :func:`benchmark.evaluate.execute`) into a temporary results folder, and compared:
@@ -34,6 +35,7 @@ import pandas as pd
 import registry
 from benchmark import data as data_mod
 from benchmark import store
+from benchmark.export import is_bundle, open_source
 from benchmark.fmt import num
 from benchmark.plan import PlanError
 from protocol import PROTOCOL_VERSION
@@ -154,9 +156,12 @@ def run_check(reference: str | Path = "results", *, models: str | None = None, d
     reference = Path(reference)
     if not reference.is_dir():
         raise PlanError(f"reference results {reference} do not exist")
-    ref = store.read(reference, "summary")
+    if is_bundle(reference) or not store.table_path(reference, "summary").is_file():
+        ref = open_source(reference).read("summary")  # a bundle; anything else is named as neither
+    else:
+        ref = store.read(reference, "summary")
     if ref.empty:
-        raise PlanError(f"reference results {reference}: no summary.parquet rows to check")
+        raise PlanError(f"reference results {reference}: no summary rows to check")
     skipped: list[str] = []
     ref = _select(ref, models, datasets, scales, degradations, skipped)
     ref, selections, sets = _available(ref, data_root, weights_dir, bool(datasets),
@@ -279,7 +284,8 @@ def _list(value: str | None) -> list[str] | None:
 
 @click.command("check")
 @click.option("--reference", type=click.Path(file_okay=False), default=None,
-              help=f"the results folder whose numbers must still hold (default: {store.default_results_dir()})")
+              help=f"the results folder or bundle (srbench export) whose numbers must hold here "
+                   f"(default: {store.default_results_dir()})")
 @click.option("--published", is_flag=True, help="also fail when a paper's Y-channel PSNR no longer reproduces "
               f"within {PUB_TOL} dB (unless its card marks it known_issue)")
 @click.option("--models", default=None, help="comma list of models or variants (default: all the reference holds)")

@@ -256,10 +256,20 @@ def data() -> None:
 @click.option("--datasets", default="Set5,Set14,B100,Urban100", show_default=True)
 @click.option("--data-root", type=click.Path(file_okay=False), default=None)
 @click.option("--mirror", default=None, help="base URL replacing the sources' host (a local mirror)")
-def data_fetch(datasets, data_root, mirror) -> None:
+@click.option("--source", default=None, metavar="hf:REPO|hf:FOLDER",
+              help="read the sets from parquet with HR/LR image columns (a Hugging Face dataset repo or a local "
+                   "folder in that layout) instead of the manifest's URLs; checked against the manifest alike")
+def data_fetch(datasets, data_root, mirror, source) -> None:
     """Download the redistributable test sets (checked by sha256)."""
+    if source is not None and not source.startswith("hf:"):
+        raise click.BadParameter(f"{source!r}: expected hf:<repo or folder>", param_hint="--source")
     for name in _str_list(None, None, datasets):
-        written = data_mod.fetch(name, data_root, mirror=mirror)
+        if source:
+            from benchmark.hfdata import fetch_hf
+
+            written = fetch_hf(name, source, data_root)
+        else:
+            written = data_mod.fetch(name, data_root, mirror=mirror)
         click.echo(f"{name}: {len(written)} files written to {data_mod.data_root(data_root) / name / 'HR'}")
 
 

@@ -14,6 +14,7 @@ import os
 import shutil
 import tempfile
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -313,13 +314,14 @@ def resolve_datasets(spec: str, root: str | Path | None = None) -> list[Dataset]
 # ---------------------------------------------------------------- fetching (users with internet)
 
 def fetch(name: str, root: str | Path | None = None, mirror: str | None = None,
-          timeout: float = 60.0) -> list[Path]:
+          timeout: float = 60.0, get: Callable[[ManifestEntry, Path], None] | None = None) -> list[Path]:
     """Download a known set's HR images to ``<root>/<name>/HR``, checking each against the manifest.
 
     ``mirror`` replaces the URLs' ``scheme://host/`` part (a local mirror, or a test server).
     B100's public source is the BSDS300 JPEGs: they are checked by sha256 and decoded losslessly to
     PNG, whose pixels must match the manifest. Each file is written to a temporary name and moved
-    into place only after its check passes.
+    into place only after its check passes. ``get(entry, path)``, when given, writes an entry's
+    checked file instead of a download (another source, :mod:`benchmark.hfdata`).
     """
     entries = manifest().get(name)
     if entries is None or name not in KNOWN_SETS:
@@ -343,7 +345,10 @@ def fetch(name: str, root: str | Path | None = None, mirror: str | None = None,
             if target.is_file() and sha256_file(target) == e.sha256:
                 shutil.copyfile(target, staged)
                 continue
-            _download(e, mirror, staged, timeout)
+            if get is not None:
+                get(e, staged)
+            else:
+                _download(e, mirror, staged, timeout)
             written.append(dest / target.name)
         give_normal_mode(stage)
         dest.parent.mkdir(exist_ok=True)

@@ -93,13 +93,13 @@ def ordered_sets(names: Iterable[str]) -> list[str]:
 
 
 def device_label(row) -> str:
-    """How an efficiency device is named in headers: the GPU's name, or the CPU with its threads."""
+    """How an efficiency device is named: the GPU's name or the CPU with its threads, then the row's source if any."""
     name = str(row.get("device_name") or row.get("device") or "?")
-    if str(row.get("device", "")).startswith("cuda"):
-        return name
     threads = row.get("threads")
-    t = "" if threads is None or pd.isna(threads) else f", {int(threads)} thread{'s' if int(threads) != 1 else ''}"
-    return f"{name}{t}"
+    if not str(row.get("device", "")).startswith("cuda") and threads is not None and not pd.isna(threads):
+        name += f", {int(threads)} thread{'s' if int(threads) != 1 else ''}"
+    src = row.get("source")  # rows from a bundle (benchmark.export) never share a column with ours
+    return name + (f" · {src}" if isinstance(src, str) and src else "")
 
 
 def tracks(results_dir: str | Path = "results") -> pd.DataFrame:

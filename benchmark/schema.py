@@ -52,7 +52,8 @@ SUMMARY = Table("summary", ITEM_KEY, _cols(
     "dataset_kind:str psnr:float ssim:float n_images:int runtime_ms:float memory_mb:float precision:str "
     "jpeg_encoder:str run_id:str finished_at:str device:str device_type:str threads:str torch_version:str "
     "srbench_version:str git_commit:str status:str n_errors:int error:str tile:int n_tiled:int "
-    "load_other_cores:float load_steal_pct:float busy:bool origin:str"), ITEM_DEFAULTS)
+    "load_other_cores:float load_steal_pct:float busy:bool origin:str "
+    "source:str"), ITEM_DEFAULTS)
 
 IMAGES = Table("images", ITEM_KEY + ("image",), _cols(
     "model:str variant:str dataset:str degradation:str scale:int gray:str metric:str weights_sha256:str "
@@ -75,7 +76,11 @@ PROFILE = Table("profile", ("model", "variant", "scale", "device", "device_name"
     "scan_backend:str scale:int device:str device_name:str precision:str threads:int channels_last:bool "
     "compiled:bool input_size:str protocol:str srbench_version:str git_commit:str torch_version:str "
     "cuda_version:str cudnn_version:str driver_version:str cpu_model:str environment:str measured_at:str "
-    "status:str error:str run_id:str load_other_cores:float load_steal_pct:float busy:bool origin:str"))
+    "status:str error:str run_id:str load_other_cores:float load_steal_pct:float busy:bool origin:str "
+    "source:str"))
+
+# ``source`` (summary, profile): who measured a row that came from elsewhere, the label of the bundle
+# it was exported in ('submitted by ...', benchmark.export); empty for rows measured into this folder.
 
 # The card of every model the results mention, as it was when they were measured (JSON in the
 # structured columns), so that the site and the comparisons need no registry.

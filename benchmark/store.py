@@ -91,7 +91,12 @@ def locked(results_dir: str | Path) -> Iterator[None]:
 
 def read(results_dir: str | Path, table: str) -> pd.DataFrame:
     """The table as a DataFrame (empty when it does not exist yet)."""
-    p = table_path(results_dir, table)
+    return read_file(table_path(results_dir, table), table)
+
+
+def read_file(p: Path, table: str) -> pd.DataFrame:
+    """A parquet file holding rows of ``table`` (the store's, or a bundle's), as :func:`read` reads it."""
+    p = Path(p)
     if not p.exists():
         return pd.DataFrame()
     try:
@@ -129,6 +134,17 @@ def _write_atomic(p: Path, df: pd.DataFrame) -> None:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def write_file(p: Path, table: str, rows: pd.DataFrame) -> Path:
+    """Write ``rows`` of ``table`` to the parquet file ``p`` (not a results folder's table: a bundle's),
+    checked against the schema and written atomically like the store's own tables."""
+    try:
+        rows = schema.conform(table, rows)
+    except schema.SchemaError as e:
+        raise StoreError(f"{p}: {e}") from None
+    _write_atomic(Path(p), rows)
+    return Path(p)
 
 
 def upsert(results_dir: str | Path, table: str, rows: pd.DataFrame) -> Path:

@@ -1,4 +1,4 @@
-"""The static leaderboard site: ``srbench site [--results DIR] [--out site/] [--check]``.
+"""The static leaderboard site: ``srbench site [--results DIR ...] [--out site/] [--check]``.
 
 ``render(results_dir, out_dir)`` writes a self-contained site (no CDN, no external script or style,
 relative links only, so it works from ``file://`` and any static host):
@@ -13,8 +13,10 @@ relative links only, so it works from ``file://`` and any static host):
 
 The site is a function of the results folder alone (its tables, the card snapshots, and the visual
 comparisons ``srbench visuals`` stores under ``results/visuals/``): rendering imports neither torch
-nor the registry, and builds no model. Modules: :mod:`.tracks` (leaderboards), :mod:`.pages` (model
-pages, about, rendering), :mod:`.plots` (SVG), :mod:`.visuals` (the separate step that runs models).
+nor the registry, and builds no model. Several ``--results`` (results folders or bundles from
+``srbench export``) are shown together, each row labelled with its source (:mod:`.sources`).
+Modules: :mod:`.tracks` (leaderboards), :mod:`.pages` (model pages, about, rendering), :mod:`.plots`
+(SVG), :mod:`.visuals` (the separate step that runs models), :mod:`.sources` (several sources).
 
 Rendering is deterministic: the same results give the same bytes, with no timestamps but those in
 the data, so CI can run ``srbench site --check``, which renders to a temporary folder and names every
@@ -28,13 +30,16 @@ import filecmp
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import click
 
 from benchmark import store
+from benchmark.export import is_bundle, open_source
 from benchmark.fsutil import give_normal_mode
 from benchmark.site.pages import MARKER, SiteError, render_into
+from benchmark.site.sources import combined
 from benchmark.site.tracks import slug
 
 __all__ = ["render", "check", "site_command", "SiteError", "MARKER", "slug", "default_site_dir"]
@@ -46,15 +51,25 @@ def default_site_dir() -> Path:
     return store.default_results_dir().parent / "site"
 
 
-def render(results_dir: str | Path = "results", out_dir: str | Path = "site", *, visuals: bool = True) -> dict:
-    """Render the site for ``results_dir`` into ``out_dir`` (replaced atomically); returns counts.
+def _paths(results) -> list[Path]:
+    return [Path(results)] if isinstance(results, (str, Path)) else [Path(r) for r in results]
+
+
+def render(results_dir: str | Path | Sequence[str | Path] = "results", out_dir: str | Path = "site", *,
+           visuals: bool = True) -> dict:
+    """Render the site for ``results_dir`` (a results folder, or several results folders and bundles)
+    into ``out_dir`` (replaced atomically); returns counts (and ``warnings`` about left-out rows).
 
     ``out_dir`` may be absent, empty, or a site rendered before (it holds ``.srbench-site``); any
     other folder is refused rather than overwritten.
     """
-    results_dir, out = Path(results_dir), Path(out_dir)
-    if not results_dir.is_dir():
-        raise SiteError(f"results directory {results_dir} does not exist (run 'srbench run' first)")
+    paths, out = _paths(results_dir), Path(out_dir)
+    for p in paths:
+        if not p.is_dir():
+            raise SiteError(f"results directory {p} does not exist (run 'srbench run' first)")
+    if len(paths) > 1 or is_bundle(paths[0]):
+        for p in paths:
+            open_source(p)  # a folder that is neither results nor a bundle: said before anything is written
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MARKER).is_file())):
         raise SiteError(f"{out} exists and is not a srbench site (no {MARKER}); refusing to replace it")
     try:
@@ -65,7 +80,9 @@ def render(results_dir: str | Path = "results", out_dir: str | Path = "site", *,
     old = None
     try:
         give_normal_mode(tmp)
-        info = render_into(results_dir, tmp, visuals)
+        with combined(paths) as c:
+            info = render_into(c.folder, tmp, visuals, shown_as=paths[0], sources=c.sources)
+            info["warnings"] = c.warnings
         if out.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}-old-", dir=out.parent))
             os.rmdir(old)
@@ -128,7 +145,8 @@ def diff_trees(expected: Path, actual: Path) -> list[str]:
     return out
 
 
-def check(results_dir: str | Path = "results", out_dir: str | Path = "site", *, visuals: bool = True) -> list[str]:
+def check(results_dir: str | Path | Sequence[str | Path] = "results", out_dir: str | Path = "site", *,
+          visuals: bool = True) -> list[str]:
     """Render to a temporary folder and compare with ``out_dir``; returns the differences (empty: up to date)."""
     out = Path(out_dir)
     if not out.is_dir():
@@ -140,8 +158,9 @@ def check(results_dir: str | Path = "results", out_dir: str | Path = "site", *, 
 
 
 @click.command("site")
-@click.option("--results", "results_dir", type=click.Path(file_okay=False), default=None,
-              help=f"results folder (default ${store.ENV_VAR}, else {store.default_results_dir()})")
+@click.option("--results", "results_dirs", type=click.Path(file_okay=False), multiple=True,
+              help=f"results folder or bundle ('srbench export'); repeat it to show several sources, the first "
+              f"results folder canonical (default ${store.ENV_VAR}, else {store.default_results_dir()})")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help=f"site folder (default {default_site_dir()})")
 @click.option("--check", "check_only", is_flag=True,
@@ -149,24 +168,28 @@ def check(results_dir: str | Path = "results", out_dir: str | Path = "site", *, 
 @click.option("--no-visuals", is_flag=True, help="leave out the visual comparisons stored with the results")
 @click.option("--data-root", "old_data_root", hidden=True, default=None)
 @click.option("--weights-dir", "old_weights_dir", hidden=True, default=None)
-def site_command(results_dir, out_dir, check_only, no_visuals, old_data_root, old_weights_dir) -> None:
+def site_command(results_dirs, out_dir, check_only, no_visuals, old_data_root, old_weights_dir) -> None:
     """Render the static leaderboard site (self-contained HTML, no CDN) from the results directory alone."""
-    results_dir, out_dir = store.results_dir(results_dir), Path(out_dir) if out_dir else default_site_dir()
+    paths = [Path(p) for p in results_dirs] or [store.results_dir(None)]
+    results_dir, out_dir = paths[0], Path(out_dir) if out_dir else default_site_dir()
+    results_arg = " ".join(f"--results {p}" for p in paths)
     if old_data_root or old_weights_dir:  # options of srbench <= 0.1's site, which ran the models itself
         opt = "--data-root" if old_data_root else "--weights-dir"
         raise click.UsageError(f"{opt}: the site runs no model any more; make the visual comparisons with "
                                f"'srbench visuals --results {results_dir} {opt} ...', then render the site")
     if check_only:
-        diffs = check(results_dir, out_dir, visuals=not no_visuals)
+        diffs = check(paths, out_dir, visuals=not no_visuals)
         if diffs:
             click.echo(f"{out_dir} is out of date with {results_dir} ({len(diffs)} file(s)); "
-                       f"run 'srbench site --results {results_dir} --out {out_dir}':")
+                       f"run 'srbench site {results_arg} --out {out_dir}':")
             for d in diffs:
                 click.echo(f"  {d}")
             raise SystemExit(1)
         click.echo(f"{out_dir} is up to date with {results_dir}")
         return
-    info = render(results_dir, out_dir, visuals=not no_visuals)
+    info = render(paths, out_dir, visuals=not no_visuals)
+    for w in info["warnings"]:
+        click.echo(f"warning: {w}", err=True)
     why = ""
     if not info["visuals"]:
         why = (" (--no-visuals)" if no_visuals else " (the results hold none: 'srbench visuals' makes them)"

@@ -53,16 +53,17 @@ def card_dict(card: dict | None) -> dict:
     }
 
 
-def copy_visuals(results_dir: Path, models: list[str], out: Path, enabled: bool) -> dict[str, dict]:
+def copy_visuals(results_dir: Path, models: list[str], out: Path, enabled: bool,
+                 shown_as: Path | None = None) -> dict[str, dict]:
     """Per model: the visual comparison ``srbench visuals`` stored with the results (PNGs copied into
-    ``out/visuals``), or a note saying why there is none."""
+    ``out/visuals``), or a note saying why there is none (naming ``shown_as``, the folder the user gave)."""
     if not enabled:
         return {m: {"note": "visual comparisons were turned off when the site was rendered (--no-visuals)"}
                 for m in models}
     index = results_dir / VISUALS / "index.json"
     if not index.is_file():
         return {m: {"note": f"No visual comparison: the results hold none (run 'srbench visuals --results "
-                            f"{results_dir}' to add them)."} for m in models}
+                            f"{shown_as or results_dir}' to add them)."} for m in models}
     stored = json.loads(index.read_text())
     files: set[str] = set()
     out_vis = {}
@@ -177,7 +178,7 @@ def _environments(runs: pd.DataFrame, profile: pd.DataFrame, summary: pd.DataFra
                              "options": ", ".join(f"{k}={v}" for k, v in sorted(opts.items()))})
     prof_rows = []
     if not profile.empty:
-        cols = [c for c in ("device_name", "device", "threads", "precision", "torch_version", "cuda_version",
+        cols = [c for c in ("device_name", "device", "threads", "source", "precision", "torch_version", "cuda_version",
                             "driver_version", "srbench_version", "git_commit", "protocol") if c in profile.columns]
         text = {c: profile[c].astype(object).where(profile[c].notna(), "").astype(str) for c in cols}
         g = profile.assign(**text).groupby(cols)
@@ -185,6 +186,7 @@ def _environments(runs: pd.DataFrame, profile: pd.DataFrame, summary: pd.DataFra
             d = dict(zip(cols, k, strict=True))
             d["n_rows"] = len(grp)
             d["label"] = res.device_label({"device": d.get("device"), "device_name": d.get("device_name"),
+                                           "source": d.get("source"),
                                            "threads": int(float(d["threads"])) if d.get("threads") not in ("", None)
                                            else None})
             if "measured_at" in grp:
@@ -222,8 +224,10 @@ def _write(path: Path, text: str) -> None:
     path.write_text(text, encoding="utf-8", newline="\n")
 
 
-def render_into(results_dir: Path, out: Path, visuals: bool = True) -> dict:
-    """Render every page of the site for ``results_dir`` into the (empty) folder ``out``."""
+def render_into(results_dir: Path, out: Path, visuals: bool = True, *, shown_as: Path | None = None,
+                sources: list[dict] | None = None) -> dict:
+    """Render every page of the site for ``results_dir`` into the (empty) folder ``out``; ``shown_as``:
+    the folder named in notes (``results_dir`` may be a merge of ``sources``, :mod:`.sources`)."""
     summary = store.read(results_dir, "summary")
     images = store.read(results_dir, "images")
     profile = store.read(results_dir, "profile")
@@ -238,7 +242,10 @@ def render_into(results_dir: Path, out: Path, visuals: bool = True) -> dict:
     (out / "data").mkdir(parents=True, exist_ok=True)
     for tr in tracks:
         track_plots(tr, out / "plots")
-        tr.table.to_csv(out / "data" / f"{tr.slug}.csv", index=False, float_format="%.6g", lineterminator="\n")
+        table = tr.table
+        if any(r["source"] for r in tr.rows):  # rows from elsewhere: the CSV says whose they are
+            table = table.assign(source=[r["source"] for r in tr.rows])
+        table.to_csv(out / "data" / f"{tr.slug}.csv", index=False, float_format="%.6g", lineterminator="\n")
     default = next((t for t in tracks if (t.scale, t.degradation, t.gray, t.metric) == (4, "bicubic", "rgb", "y")),
                    tracks[0] if tracks else None)
 
@@ -248,7 +255,7 @@ def render_into(results_dir: Path, out: Path, visuals: bool = True) -> dict:
             models_in_results |= set(df["model"].astype(str))
     models = sorted(set(cards) | models_in_results, key=lambda m: (
         (cards[m]["kind"] != "baseline") if m in cards else True, m.lower()))
-    vis = copy_visuals(results_dir, models, out, visuals)
+    vis = copy_visuals(results_dir, models, out, visuals, shown_as)
     env = _jinja()
     groups = challenge_view(results_dir) if not summary.empty else []
     common = {"version": _version(), "protocol": protocol, "tracks": tracks, "default": default,
@@ -291,7 +298,7 @@ def render_into(results_dir: Path, out: Path, visuals: bool = True) -> dict:
                                                                                   page="challenges", groups=groups))
     about = env.get_template("about.html")
     _write(out / "about.html", about.render(**common, root="", page="about", envs=_environments(runs, profile, summary),
-                                            n_models=len(models)))
+                                            n_models=len(models), sources=sources or []))
     _write(out / MARKER, f"srbench site\nversion {_version()}\nprotocol {protocol}\n")
     return {"tracks": len(tracks), "models": len(models),
             "visuals": sum(len(v.get("panels", [])) for v in vis.values())}

@@ -113,6 +113,12 @@ def build_tracks(results_dir: Path, protocol: str, cards: dict[str, dict]) -> li
                 if not _nan(a["pub_psnr"]):
                     deltas.setdefault(a["variant"], []).append((a["dataset"], float(a["d_psnr"]), float(a["pub_psnr"]),
                                                                 str(a["pub_known_issue"] or "")))
+        # the row's source when it came from elsewhere (benchmark.site.sources); '' for ours
+        sources: dict[str, str] = {}
+        for df in (s, eff):
+            if not df.empty and "source" in df.columns:
+                for v, g in df.groupby("variant"):
+                    sources.setdefault(v, "; ".join(sorted(set(g["source"].dropna().astype(str)) - {""})))
         for _, row in lb.iterrows():
             card = cards.get(row["model"])
             cells = []
@@ -134,6 +140,7 @@ def build_tracks(results_dir: Path, protocol: str, cards: dict[str, dict]) -> li
                 "sets": cells, "params": row["params"], "flops": row["flops"], "devices": dev_cells,
                 "worst": worst, "deltas": dl, "registered": card is not None,
                 "origin": row.get("origin") or "zoo", "weights_sha256": row.get("weights_sha256") or "",
+                "source": sources.get(row["variant"], ""), "acc_device": row.get("acc_device") or "",
             })
         out.append(tr)
     return out
