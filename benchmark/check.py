@@ -36,6 +36,7 @@ import registry
 from benchmark import data as data_mod
 from benchmark import store
 from benchmark.export import is_bundle, open_source
+from benchmark.external import adhoc_models, adhoc_options
 from benchmark.fmt import num
 from benchmark.plan import PlanError
 from protocol import PROTOCOL_VERSION
@@ -298,14 +299,21 @@ def _list(value: str | None) -> list[str] | None:
 @click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
 @click.option("--strict", is_flag=True, help="fail when a reference row cannot be checked here (missing set/weights)")
 @click.option("--failures-only", is_flag=True, help="print only the rows that failed")
+@adhoc_options
 def check_command(reference, published, models, datasets, scales, degradations, data_root, weights_dir, cache_dir,
-                  device, strict, failures_only) -> None:
-    """Re-evaluate the reference results and fail when a number moved (the regression gate)."""
+                  device, strict, failures_only, arch, checkpoint, adhoc_name, arch_kwargs, input_range,
+                  state_key) -> None:
+    """Re-evaluate the reference results and fail when a number moved (the regression gate).
 
+    An external model's rows are re-evaluated with ``--arch/--checkpoint`` (its rows' names and sha256
+    must match) or with the plugin that registered it (``srbench --plugin``)."""
     try:
         scale_list = [int(s) for s in _list(scales) or []] or None
     except ValueError:
         raise PlanError(f"--scale: expected integers like 2,3,4, got {scales!r}") from None
+    external = adhoc_models(arch, checkpoint, adhoc_name, arch_kwargs, input_range, state_key, scale_list or [4])
+    if external:
+        models = ",".join([models, *external]) if models else ",".join(external)
     rep = run_check(store.results_dir(reference), models=models, datasets=_list(datasets), scales=scale_list,
                     degradations=_list(degradations), published=published, data_root=data_root,
                     weights_dir=weights_dir, device=device, cache_dir=cache_dir, strict=strict,

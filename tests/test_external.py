@@ -155,6 +155,9 @@ def test_adhoc_nearest_reproduces_an_independent_set5_psnr(user_dir, data_root, 
     assert cards.loc["mynet", "origin"] == "cli"
     board = cli("results", "--results", res, "--scale", "4")
     assert "mynet [ext]" in board.output and _sha(user_dir / "mynet.pth")[:16] in board.output
+    again = cli("check", "--reference", res, "--arch", f"{user_dir}/mynet.py:MyNet", "--checkpoint",
+                user_dir / "mynet.pth", "--data-root", data_root)
+    assert again.exit_code == 0 and "OK: 1 reference row(s) reproduced" in again.output, again.output
 
 
 def test_adhoc_in_a_child_process_with_name_kwargs_and_a_wrapped_checkpoint(user_dir, data_root, tmp_path):
