@@ -46,9 +46,12 @@ class Published:
     gray: str = "rgb"  # the single-channel convention the source used (see PROTOCOL)
     variant: str | None = None
     notes: str = ""
-    # Non-empty when the number is known not to reproduce under this protocol, with the reason
-    # (e.g. "self-ensembled x8"); `srbench check --published` then reports it instead of failing.
+    # Non-empty when the number is known not to reproduce under this protocol, with the reason;
+    # `srbench check --published` then reports it instead of failing.
     known_issue: str = ""
+    # 'none': one forward pass; 'x8': the source self-ensembled it (the papers' "+" rows: 8 rotations/flips
+    # averaged). Compared only with rows run the same way (`srbench run --self-ensemble` for 'x8').
+    tta: str = "none"
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,10 @@ class ModelCard:
             bad = set(w.scales) - set(self.scales)
             if bad:
                 raise ValueError(f"model card {self.name}: {w.file} covers scales {bad} not in {self.scales}")
+        for p in self.published:
+            if p.tta not in ("none", "x8"):
+                raise ValueError(f"model card {self.name}: published {p.dataset} x{p.scale} has tta {p.tta!r}, "
+                                 f"not 'none' or 'x8'")
 
     @property
     def architecture_only(self) -> bool:
