@@ -218,6 +218,8 @@ def test_run_self_ensemble_end_to_end(tiny, tmp_path):
     page = (tmp_path / "site" / "lb-x2-bicubic-self-ensemble-x8.html").read_text(encoding="utf-8")
     assert "×2 bicubic · self-ensemble x8</span>" in page and "<b>Self-ensemble x8</b>" in page
     assert "<b>Self-ensemble x8</b>" not in (tmp_path / "site" / "lb-x2-bicubic.html").read_text(encoding="utf-8")
+    model_page = (tmp_path / "site" / "models" / "tinychecknet.html").read_text(encoding="utf-8")
+    assert "<b>self-ensemble x8</b>" in model_page and "· self-ensemble x8 · Tiny (2 images)" in model_page
     for slug, tta in (("lb-x2-bicubic", "none"), ("lb-x2-bicubic-self-ensemble-x8", "x8")):
         csv = pd.read_csv(tmp_path / "site" / "data" / f"{slug}.csv")
         assert csv["psnr:Tiny"].tolist() == [pytest.approx(s.loc[tta, "psnr"], rel=1e-5)]

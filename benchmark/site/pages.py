@@ -143,14 +143,15 @@ def model_context(model: str, cards: dict[str, dict], summary: pd.DataFrame, ima
     im = images[images["model"] == model] if not images.empty else images
     if not im.empty:
         im = im[im["protocol"] == protocol]
-        keys = ["variant", "scale", "degradation", "gray", "weights_sha256", "dataset"]
+        keys = ["variant", "scale", "degradation", "gray", "weights_sha256", "dataset", "metric", "tta"]
         groups_im = sorted(im.groupby(keys), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] != "bicubic", kv[0][2],
                                                              kv[0][3], res.ordered_sets(
-                                                                 [kv[0][5], *res.STANDARD_SET_ORDER]).index(kv[0][5])))
-        for (variant, scale, deg, gray, _sha, ds), g in groups_im:
+                                                                 [kv[0][5], *res.STANDARD_SET_ORDER]).index(kv[0][5]),
+                                                             kv[0][6] != "y", kv[0][7]))
+        for (variant, scale, deg, gray, _sha, ds, metric, tta), g in groups_im:
             g = g.sort_values("image")
             per_image.append({"variant": variant, "scale": int(scale), "degradation": deg, "gray": gray,
-                              "dataset": ds, "n": len(g),
+                              "dataset": ds, "n": len(g), "metric": metric, "tta": tta,
                               "rows": [{"image": r["image"], "psnr": r["psnr"], "ssim": r["ssim"],
                                         "gray_image": bool(r.get("gray_image", False))} for _, r in g.iterrows()]})
     return {"model": model, "slug": slug(model), "card": card_dict(card), "groups": groups, "unmeasured": unmeasured,
