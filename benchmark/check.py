@@ -10,9 +10,13 @@ Each selected reference summary row (current protocol) is evaluated again throug
 :func:`benchmark.evaluate.execute`) into a temporary results folder, and compared:
 
 * with the reference: a PSNR that moved by more than 0.005 dB or an SSIM by more than 0.0005 fails;
-* with ``--published``: a published Y-channel PSNR (compared under its own gray convention, see
-  :mod:`benchmark.compare`) that is more than 0.03 dB away fails, unless its card marks it as known
-  not to reproduce (``Published.known_issue``, a non-empty reason).
+* with ``--published``: a published Y-channel PSNR (compared under its own gray convention, and a
+  self-ensembled one with the ``--self-ensemble`` rows only, see :mod:`benchmark.compare`) that is
+  more than 0.03 dB away fails, unless its card marks it as known not to reproduce
+  (``Published.known_issue``, a non-empty reason). A published number of a checked set with no row
+  run its way (a self-ensembled number, no ``tta == 'x8'`` row) is listed as not measured.
+
+Reference rows are re-evaluated the way they were run: a ``tta == 'x8'`` row with the self-ensemble.
 
 Reference rows this machine cannot redo (test set or checkpoint missing, model no longer registered,
 another protocol, a partial reference row) are listed as skipped; ``--strict`` makes them fail too.
@@ -47,7 +51,7 @@ __all__ = ["CheckReport", "run_check", "format_report", "check_command", "PSNR_T
 PSNR_TOL = 0.005  # dB, against the reference
 SSIM_TOL = 0.0005
 PUB_TOL = 0.03  # dB, against a published Y-channel number (published to 2 decimals)
-ITEM_KEY = ["model", "variant", "dataset", "degradation", "scale", "gray", "metric"]
+ITEM_KEY = ["model", "variant", "dataset", "degradation", "scale", "gray", "metric", "tta"]
 
 
 @dataclass
@@ -55,6 +59,9 @@ class CheckReport:
     rows: pd.DataFrame  # one row per comparison (what='reference' or 'published')
     skipped: list[str] = field(default_factory=list)
     strict: bool = False
+    # published numbers of the checked rows' sets with no row run their way (a self-ensembled "+" number
+    # and no --self-ensemble row yet): reported, never a failure, --strict or not
+    unmeasured: list[str] = field(default_factory=list)
 
     @property
     def failures(self) -> pd.DataFrame:
@@ -182,16 +189,17 @@ def run_check(reference: str | Path = "results", *, models: str | None = None, d
     now_parts = []
     cards: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="srbench-check-") as tmp:
-        for (gray, scale, deg, metric), g in ref.groupby(["gray", "scale", "degradation", "metric"]):
+        for (gray, scale, deg, metric, tta), g in ref.groupby(["gray", "scale", "degradation", "metric", "tta"]):
             pairs = sorted(set(zip(g["model"], g["variant"], strict=True)))
             chosen = [selections[(m, v, int(scale))] for m, v in pairs]
-            p = plan(chosen, [sets[d] for d in sorted(g["dataset"].unique())], [deg], gray, metric=metric)
+            p = plan(chosen, [sets[d] for d in sorted(g["dataset"].unique())], [deg], gray, metric=metric, tta=tta)
             p.items = [i for i in p.items if (i.model, i.variant, i.dataset, i.degradation, str(i.scale), i.gray,
-                                              i.metric) in wanted]
+                                              i.metric, i.tta) in wanted]
             if not p.items:
                 continue
             opts = RunOptions(Path(tmp), dev, weights_dir, cache_dir,
-                              argv={"check": str(reference), "scale": int(scale), "degradation": deg, "gray": gray})
+                              argv={"check": str(reference), "scale": int(scale), "degradation": deg, "gray": gray,
+                                    "metric": metric, "tta": tta})
             now_parts.append(execute(p, opts, progress, log))
         cards = load_cards(tmp)
     now = pd.concat([n for n in now_parts if not n.empty], ignore_index=True) if now_parts else pd.DataFrame()
@@ -232,7 +240,29 @@ def run_check(reference: str | Path = "results", *, models: str | None = None, d
                          "ref_ssim": a["pub_ssim"], "now_ssim": float(a["ssim"]), "d_ssim": a["d_ssim"],
                          "status": status, "note": reason if off else ""})
     cols = ITEM_KEY + ["what", "reference", "now", "delta", "ref_ssim", "now_ssim", "d_ssim", "status", "note"]
-    return CheckReport(pd.DataFrame(rows, columns=cols), skipped, strict)
+    unmeasured = _unmeasured_published(now, cards) if published and not now.empty else []
+    return CheckReport(pd.DataFrame(rows, columns=cols), skipped, strict, unmeasured)
+
+
+def _unmeasured_published(now: pd.DataFrame, cards: dict[str, dict]) -> list[str]:
+    """The published numbers of the evaluated (variant, set, scale, degradation, metric) whose tta no row
+    has: e.g. a paper's self-ensembled number where only single-pass rows were checked."""
+    from benchmark.compare import published_table
+
+    pub = published_table(cards)
+    have = {tuple(str(r[k]) for k in ITEM_KEY if k != "gray") for _, r in now.iterrows()}
+    evaluated = {k[:-1] for k in have}
+    out = []
+    for _, p in pub.iterrows():
+        k = tuple(str(p[c]) for c in ITEM_KEY if c != "gray")
+        if k[:-1] in evaluated and k not in have:
+            how = "self-ensembled (x8)" if p["tta"] == "x8" else "single-pass"
+            run = " --self-ensemble" if p["tta"] == "x8" else ""
+            line = (f"{p['variant']} x{p['scale']} {p['dataset']} {p['degradation']}: the {how} published "
+                    f"{num(p['psnr'], 2)} dB has no row run that way (srbench run{run})")
+            if line not in out:
+                out.append(line)
+    return out
 
 
 def _f(x, digits: int, signed: bool = False) -> str:
@@ -245,18 +275,20 @@ def format_report(rep: CheckReport, only_failures: bool = False) -> str:
     if not df.empty:
         show = rep.failures if only_failures else df
         head = (f"{'status':<6} {'model':<14} {'variant':<18} {'dataset':<10} {'x':>2} {'degr.':<8} {'gray':<4} "
-                f"{'vs':<9} {'reference':>9} {'now':>9} {'delta':>8} {'ref SSIM':>8} {'now SSIM':>8} "
+                f"{'tta':<4} {'vs':<9} {'reference':>9} {'now':>9} {'delta':>8} {'ref SSIM':>8} {'now SSIM':>8} "
                 f"{'dSSIM':>8}  note")
         lines += [head, "-" * len(head)]
         for _, r in show.iterrows():
             lines.append(
                 f"{r['status']:<6} {str(r['model'])[:14]:<14} {str(r['variant'])[:18]:<18} "
                 f"{str(r['dataset'])[:10]:<10} {int(r['scale']):>2} {str(r['degradation'])[:8]:<8} "
-                f"{str(r['gray']):<4} {r['what']:<9} "
+                f"{str(r['gray']):<4} {str(r['tta']):<4} {r['what']:<9} "
                 f"{_f(r['reference'], 3):>9} {_f(r['now'], 3):>9} {_f(r['delta'], 3, True):>8} "
                 f"{_f(r['ref_ssim'], 4):>8} {_f(r['now_ssim'], 4):>8} {_f(r['d_ssim'], 4, True):>8}  {r['note']}")
     for s in rep.skipped:
         lines.append(f"skipped: {s}")
+    for s in rep.unmeasured:
+        lines.append(f"not measured: {s}")
     n_ref = int((df["what"] == "reference").sum()) if not df.empty else 0
     n_pub = int((df["what"] == "published").sum()) if not df.empty else 0
     n_known = int((df["status"] == "known").sum()) if not df.empty else 0

@@ -19,7 +19,7 @@ COMMANDS = {
     "data": "benchmark.commands:data",
     "weights": "benchmark.commands:weights",
     "profile": "benchmark.profile_run:profile_command",
-    "results": "benchmark.results:results_command",
+    "results": "benchmark.results_table:results_command",
     "site": "benchmark.site:site_command",
     "visuals": "benchmark.site.visuals:visuals_command",
     "check": "benchmark.check:check_command",

@@ -48,6 +48,8 @@ def print_summary(summary: pd.DataFrame, results_dir) -> None:
     device = df["device"].iloc[0]
     what = "RGB PSNR (dB) / SSIM on uint8 (the NTIRE ESR rule)" if (df["metric"] == "ntire_rgb").any() \
         else "Y-channel PSNR (dB) / SSIM"
+    if (df.get("tta", pd.Series(dtype=str)) == "x8").any():
+        what += ", x8 self-ensemble"
     click.echo(f"\n{what}, border = scale, protocol {PROTOCOL_VERSION}, "
                f"gray convention '{df['gray'].iloc[0]}', device {device}")
     header = (f"{'model':<18} {'dataset':<10} {'degr.':<8} {'x':>2} {'PSNR':>7} {'SSIM':>7} "
@@ -66,7 +68,8 @@ def print_summary(summary: pd.DataFrame, results_dir) -> None:
     if not blank.empty:
         reasons: dict[str, list[str]] = {}
         for _, r in blank.iterrows():
-            why = missing_reason(cards.get(r["model"]), r["dataset"], int(r["scale"]), r["degradation"])
+            why = missing_reason(cards.get(r["model"]), r["dataset"], int(r["scale"]), r["degradation"],
+                                 r.get("tta") or "none")
             names = reasons.setdefault(why, [])
             if r["variant"] not in names:
                 names.append(r["variant"])
@@ -90,6 +93,9 @@ def print_summary(summary: pd.DataFrame, results_dir) -> None:
 @click.option("--metric", type=click.Choice(["y", "ntire_rgb"]), default="y", show_default=True,
               help="y: Y-channel PSNR/SSIM (the literature); ntire_rgb: RGB PSNR/SSIM on uint8, border = scale "
                    "(the NTIRE ESR challenges' test_demo.py); part of every result's key")
+@click.option("--self-ensemble", is_flag=True,
+              help="x8 geometric self-ensemble: the 8 rotations/flips of each LR, averaged before quantizing "
+                   "(tta 'x8' in every result's key: its own leaderboard track; ms/img is all 8 passes)")
 @click.option("--data-root", type=click.Path(file_okay=False), default=None,
               help=f"test sets root (default ${data_mod.ENV_VAR}, else {data_mod.default_data_root()})")
 @click.option("--weights-dir", type=click.Path(file_okay=False), default=None,
@@ -116,9 +122,9 @@ def print_summary(summary: pd.DataFrame, results_dir) -> None:
 @click.option("--quiet", is_flag=True, help="no progress bar")
 @adhoc_options
 @click.pass_context
-def run(ctx, models, datasets, scales, degradations, gray, metric, data_root, weights_dir, results_dir, cache_dir,
-        device, executor, address, timeout, tile, tile_overlap, threads, fresh, quiet, arch, checkpoint, adhoc_name,
-        arch_kwargs, input_range, state_key) -> None:
+def run(ctx, models, datasets, scales, degradations, gray, metric, self_ensemble, data_root, weights_dir, results_dir,
+        cache_dir, device, executor, address, timeout, tile, tile_overlap, threads, fresh, quiet, arch, checkpoint,
+        adhoc_name, arch_kwargs, input_range, state_key) -> None:
     """Evaluate models on test sets and store the results as parquet.
 
     An interrupted run (killed, crashed, Ctrl-C) resumes where it stopped when the same command is run
@@ -161,7 +167,8 @@ def run(ctx, models, datasets, scales, degradations, gray, metric, data_root, we
             raise PlanError(str(e)) from None
     external = adhoc_models(arch, checkpoint, adhoc_name, arch_kwargs, input_range, state_key, scales)
     models = models_arg(ctx, models, external)
-    p = plan_request(models, datasets, scales, degradations, gray, data_root, weights_dir, metric)
+    tta = "x8" if self_ensemble else "none"
+    p = plan_request(models, datasets, scales, degradations, gray, data_root, weights_dir, metric, tta)
     preflight(p.selections.values(), weights_dir)
     store.check_writable(results_dir)
     for line in skip_summary(p.skips, weights_dir):
@@ -171,8 +178,8 @@ def run(ctx, models, datasets, scales, degradations, gray, metric, data_root, we
     total = sum(len(p.datasets[i.dataset].images) for i in p.items)
     opts = RunOptions(Path(results_dir), dev, weights_dir, cache_dir,
                       argv={"models": models, "datasets": datasets, "scale": scales,
-                            "degradation": degradations, "gray": gray, "metric": metric, "device": device,
-                            "tile": tile,
+                            "degradation": degradations, "gray": gray, "metric": metric, "tta": tta,
+                            "device": device, "tile": tile,
                             "tile_overlap": tile_overlap, "threads": threads, "executor": executor,
                             "timeout": timeout},
                       executor=executor, address=address, timeout=timeout, tile=tile,
@@ -234,7 +241,8 @@ def list_cmd(data_root, weights_dir) -> None:
     import registry
 
     for card in [c for c, _ in resolve_names("all") if c.external]:
-        click.echo(f"[ext] {card.name}: external, from {registry.module_of(card.name).split('{')[0]}")
+        src = registry.module_of(card.name)
+        click.echo(f"[ext] {card.name}: external, from {'--arch' if src.startswith('adhoc:') else src}")
     root = data_mod.data_root(data_root)
     click.echo(f"\ndatasets under {root}:")
     found = data_mod.scan(root)

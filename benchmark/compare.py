@@ -3,7 +3,9 @@
 A published number is compared only under the convention its source used: Y-channel rows
 (``metric == 'y'``) against our Y PSNR, and only when the source's gray convention matches the run's
 or the set has no single-channel image (then the two conventions give identical numbers).
-NTIRE RGB-protocol rows are never compared with Y numbers.
+NTIRE RGB-protocol rows are never compared with Y numbers. A number the card marks as self-ensembled
+(``tta == 'x8'``, the papers' "+" rows) is compared only with rows run with ``--self-ensemble``, and a
+single-pass number (``tta == 'none'``) only with single-pass rows.
 
 The published numbers come from the card snapshots stored with the results (:mod:`benchmark.cards`),
 so a comparison needs only the results folder.
@@ -17,8 +19,8 @@ import pandas as pd
 SETS_WITH_GRAY = {"Set14"}
 
 
-PUBLISHED_COLUMNS = ["model", "variant", "dataset", "scale", "degradation", "metric", "gray", "psnr", "ssim",
-                     "source", "notes", "known_issue"]
+PUBLISHED_COLUMNS = ["model", "variant", "dataset", "scale", "degradation", "metric", "tta", "gray", "psnr",
+                     "ssim", "source", "notes", "known_issue"]
 
 
 def published_table(cards: dict[str, dict]) -> pd.DataFrame:
@@ -27,7 +29,8 @@ def published_table(cards: dict[str, dict]) -> pd.DataFrame:
     for name, card in cards.items():
         for p in card["published"]:
             rows.append({**{k: p.get(k) for k in PUBLISHED_COLUMNS if k in p}, "model": name,
-                         "variant": p.get("variant") or name})
+                         "variant": p.get("variant") or name,
+                         "tta": p.get("tta") or "none"})  # card snapshots older than the field: one pass
     return pd.DataFrame(rows, columns=PUBLISHED_COLUMNS)
 
 
@@ -43,7 +46,9 @@ def attach_published(summary: pd.DataFrame, cards: dict[str, dict]) -> pd.DataFr
     cols = {"pub_psnr": [], "pub_ssim": [], "pub_source": [], "pub_known_issue": []}
     for _, r in out.iterrows():
         # a published number is compared only under its own metric: Y rows with Y rows, NTIRE RGB with RGB
-        m = pub[(pub["metric"] == r.get("metric", "y")) & (pub["model"] == r["model"])
+        # and a self-ensembled one only with self-ensembled rows
+        m = pub[(pub["metric"] == r.get("metric", "y")) & (pub["tta"] == (r.get("tta") or "none"))
+                & (pub["model"] == r["model"])
                 & (pub["variant"] == r["variant"]) &
                 (pub["dataset"] == r["dataset"]) & (pub["scale"] == r["scale"]) &
                 (pub["degradation"] == r["degradation"])]
@@ -66,7 +71,8 @@ def attach_published(summary: pd.DataFrame, cards: dict[str, dict]) -> pd.DataFr
     return out
 
 
-def missing_reason(card: dict | None, dataset: str, scale: int, degradation: str = "bicubic") -> str:
+def missing_reason(card: dict | None, dataset: str, scale: int, degradation: str = "bicubic",
+                   tta: str = "none") -> str:
     """Why a measured row has no published number to compare with (for the blank cells' footnote)."""
     if card is None:
         return "no card in these results"
@@ -76,7 +82,11 @@ def missing_reason(card: dict | None, dataset: str, scale: int, degradation: str
     y = [p for p in pubs if p.get("metric", "y") == "y"]
     if not y:
         return "the card publishes only NTIRE RGB PSNR (DIV2K/LSDIR), which is not comparable with Y PSNR"
-    if not any(p["dataset"] == dataset and int(p["scale"]) == int(scale) and p.get("degradation", "bicubic")
-               == degradation for p in y):
+    here = [p for p in y if p["dataset"] == dataset and int(p["scale"]) == int(scale)
+            and p.get("degradation", "bicubic") == degradation]
+    if not here:
         return f"no published {dataset} x{scale} {degradation} number"
+    if not any((p.get("tta") or "none") == tta for p in here):
+        return ("the published number is self-ensembled (x8): it is compared with the --self-ensemble rows"
+                if tta == "none" else "the published number is a single pass: it is compared with the plain rows")
     return "the published number uses the other gray convention on this set"

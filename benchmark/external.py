@@ -23,7 +23,8 @@ def adhoc_options(f: Callable) -> Callable:
     opts = [
         click.option("--arch", "arch", multiple=True, metavar="PATH.py:CALLABLE",
                      help="your model: a callable (file or package.module) called with scale=<scale> and "
-                          "--arch-kwargs, returning an nn.Module (RGB in and out); repeatable, paired with --checkpoint"),
+                          "--arch-kwargs, returning an nn.Module (RGB in and out); repeatable, paired with "
+                          "--checkpoint"),
         click.option("--checkpoint", "checkpoint", multiple=True, metavar="FILE",
                      help="its state dict (loaded with weights_only=True, strictly; its sha256 goes with every row)"),
         click.option("--name", "adhoc_name", multiple=True, metavar="NAME",
@@ -70,7 +71,7 @@ def adhoc_models(arch: Sequence[str], checkpoint: Sequence[str], names: Sequence
     ranges = _per_model(input_range, n, "--input-range", "1")
     keys = _per_model(state_key, n, "--state-key", "auto")
     out = []
-    for i, (a, ckpt) in enumerate(zip(arch, checkpoint)):
+    for i, (a, ckpt) in enumerate(zip(arch, checkpoint, strict=True)):
         p = Path(ckpt).expanduser().absolute()
         if not p.is_file():
             raise click.BadParameter(f"{p} not found", param_hint="--checkpoint")
@@ -94,7 +95,8 @@ def adhoc_models(arch: Sequence[str], checkpoint: Sequence[str], names: Sequence
             except Exception as e:
                 raise WeightsError(f"{p}: {_refusal(e)}") from None
             _, found = find_state_dict(obj, "auto", p)
-            echo(f"{name}: the state dict is {p.name}[{found!r}]" if found else f"{name}: the state dict is {p.name} itself")
+            echo(f"{name}: the state dict is {p.name}[{found!r}]" if found
+                 else f"{name}: the state dict is {p.name} itself")
             key = found
         spec = AdhocSpec(arch=_absolute_arch(a), checkpoint=str(p), name=name, scales=tuple(sorted(set(scales))),
                          arch_kwargs=kw, input_range=float(ranges[i]), state_key=key, sha256=sha)

@@ -9,6 +9,10 @@ strided pooling whose grid depends on the tile origin) give slightly different n
 which is why every result records the tile size used (0 = whole image).
 
 On an out-of-memory error the whole-image pass falls back to tiles, halving the tile until it fits.
+
+The x8 geometric self-ensemble (``self_ensemble=True``, ``srbench run --self-ensemble``) runs that
+same whole-or-tiled pass on each of the 8 rotations/flips of the LR and averages the 8 outputs,
+transformed back, in float; the quantization to uint8 comes once, after the average.
 """
 
 from __future__ import annotations
@@ -131,18 +135,11 @@ def first_tile(h: int, w: int) -> int:
     return max(MIN_TILE, 8 * math.ceil(max(h, w) / 2 / 8))
 
 
-@torch.inference_mode()
-def super_resolve(model: torch.nn.Module, lr: np.ndarray, scale: int, device: torch.device,
-                  tile: int | None = None, overlap: int = DEFAULT_TILE_OVERLAP,
-                  oom_fallback: bool = True) -> Inference:
-    """SR of one uint8 (h, w, 3) LR image as uint8 (1, 3, h*s, w*s) on ``device``.
-
-    ``tile``: run in tiles of this many LR pixels (None or 0: the whole image at once). With
-    ``oom_fallback`` an out-of-memory error retries in tiles, halving down to ``MIN_TILE``.
-    Raises :class:`InferenceError` for a misbehaving model (wrong shape, NaN/Inf, no memory).
-    """
-    x = to_input(lr, device)
-    h, w = lr.shape[:2]
+def _float_sr(model: torch.nn.Module, x: torch.Tensor, scale: int, device: torch.device, tile: int | None,
+              overlap: int, oom_fallback: bool) -> tuple[torch.Tensor, float, int]:
+    """The model's float output for ``x`` (1, 3, h, w), whole or in tiles (see :func:`super_resolve`);
+    its forward ms and the tile used (0: whole)."""
+    _, _, h, w = x.shape
     want = (1, 3, h * scale, w * scale)
     if not tile or tile >= max(h, w):
         try:
@@ -155,7 +152,7 @@ def super_resolve(model: torch.nn.Module, lr: np.ndarray, scale: int, device: to
             tile = first_tile(h, w)
         else:
             _check(out, want)
-            return Inference(quantize(out.float(), inplace=True), ms, 0)
+            return out, ms, 0
     while True:
         try:
             out, ms = tiled_forward(model, x, scale, tile, overlap)
@@ -169,4 +166,46 @@ def super_resolve(model: torch.nn.Module, lr: np.ndarray, scale: int, device: to
             tile = max(MIN_TILE, tile // 2)
             continue
         _check(out, want)
-        return Inference(quantize(out.float(), inplace=True), ms, tile)
+        return out, ms, tile
+
+
+# The x8 geometric self-ensemble: every (quarter turns k, horizontal flip) of the dihedral group D4.
+SELF_ENSEMBLE = tuple((k, flip) for k in range(4) for flip in (False, True))
+
+
+def _transform(t: torch.Tensor, k: int, flip: bool) -> torch.Tensor:
+    t = torch.rot90(t, k, (2, 3))
+    return (t.flip(3) if flip else t).contiguous()
+
+
+def _untransform(t: torch.Tensor, k: int, flip: bool) -> torch.Tensor:
+    return torch.rot90(t.flip(3) if flip else t, -k, (2, 3))
+
+
+@torch.inference_mode()
+def super_resolve(model: torch.nn.Module, lr: np.ndarray, scale: int, device: torch.device,
+                  tile: int | None = None, overlap: int = DEFAULT_TILE_OVERLAP,
+                  oom_fallback: bool = True, self_ensemble: bool = False) -> Inference:
+    """SR of one uint8 (h, w, 3) LR image as uint8 (1, 3, h*s, w*s) on ``device``.
+
+    ``tile``: run in tiles of this many LR pixels (None or 0: the whole image at once). With
+    ``oom_fallback`` an out-of-memory error retries in tiles, halving down to ``MIN_TILE``.
+    ``self_ensemble``: the x8 geometric self-ensemble -- the model runs on the 8 rotations/flips of
+    the LR (each whole or tiled as above), each output is transformed back, and the 8 float outputs
+    are averaged before the one quantization; ``forward_ms`` is then the sum of the 8 passes.
+    Raises :class:`InferenceError` for a misbehaving model (wrong shape, NaN/Inf, no memory).
+    """
+    x = to_input(lr, device)
+    if not self_ensemble:
+        out, ms, used = _float_sr(model, x, scale, device, tile, overlap, oom_fallback)
+        return Inference(quantize(out.float(), inplace=True), ms, used)
+    total, acc = 0.0, None
+    for k, flip in SELF_ENSEMBLE:
+        out, ms, used = _float_sr(model, _transform(x, k, flip), scale, device, tile, overlap, oom_fallback)
+        tile = used or tile  # tiles forced by an out-of-memory stay for the remaining transforms
+        total += ms
+        out = _untransform(out.float(), k, flip)
+        acc = out.clone() if acc is None else acc.add_(out)
+        del out
+    assert acc is not None
+    return Inference(quantize(acc.div_(len(SELF_ENSEMBLE)), inplace=True), total, tile or 0)

@@ -8,10 +8,10 @@
     results.leaderboard("results", scale=4, degradation="bicubic", gray="rgb")
 
 ``leaderboard`` gives one row per model variant of one *track* (scale, degradation, gray convention,
-protocol): Y-channel PSNR/SSIM per test set (``psnr:<Set>``, ``ssim:<Set>``), params and FLOPs
-(device-independent counts) and runtime/memory measured on ONE efficiency device, named in the
-frame's ``attrs`` and in the ``eff_device`` column. Rows measured under another protocol, gray
-convention, precision or device are never merged into the same column: pick them with the arguments.
+metric, tta, protocol): Y-channel PSNR/SSIM per test set (``psnr:<Set>``, ``ssim:<Set>``), params and
+FLOPs (device-independent counts) and runtime/memory measured on ONE efficiency device, named in the
+frame's ``attrs`` and in the ``eff_device`` column. Rows measured under another protocol, gray convention,
+metric, self-ensemble, precision or device are never merged into the same column: pick them with the arguments.
 """
 
 from __future__ import annotations
@@ -20,16 +20,14 @@ import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-import click
 import pandas as pd
 
 from benchmark import store
 from benchmark.cards import load_cards
-from benchmark.fmt import memory_label, num
 from protocol import PROTOCOL_VERSION
 
-__all__ = ["load", "leaderboard", "efficiency", "tracks", "ordered_sets", "device_label", "format_leaderboard",
-           "results_command", "ResultsError", "STANDARD_SET_ORDER", "CANONICAL_PROFILE"]
+__all__ = ["load", "leaderboard", "efficiency", "tracks", "ordered_sets", "device_label",
+           "ResultsError", "STANDARD_SET_ORDER", "CANONICAL_PROFILE"]
 
 STANDARD_SET_ORDER = ("Set5", "Set14", "B100", "Urban100", "Manga109")
 # The efficiency settings a leaderboard column holds (others are shown on the model pages only).
@@ -103,15 +101,15 @@ def device_label(row) -> str:
 
 
 def tracks(results_dir: str | Path = "results") -> pd.DataFrame:
-    """The (scale, degradation, gray, metric, protocol) combinations the summary holds, with row counts."""
+    """The (scale, degradation, gray, metric, tta, protocol) combinations in the summary, with row counts."""
     s = store.read(results_dir, "summary")
-    cols = ["scale", "degradation", "gray", "metric", "protocol", "n_rows", "n_variants"]
+    cols = ["scale", "degradation", "gray", "metric", "tta", "protocol", "n_rows", "n_variants"]
     if s.empty:
         return pd.DataFrame(columns=cols)
-    g = s.groupby(["scale", "degradation", "gray", "metric", "protocol"], dropna=False)
+    g = s.groupby(cols[:6], dropna=False)
     out = g.size().rename("n_rows").to_frame().join(g["variant"].nunique().rename("n_variants")).reset_index()
     out["_d"] = out["degradation"].map(lambda d: f"{int(d != 'bicubic')}{d}")
-    out = out.sort_values(["protocol", "metric", "_d", "scale", "gray"]).drop(columns="_d")
+    out = out.sort_values(["protocol", "metric", "tta", "_d", "scale", "gray"]).drop(columns="_d")
     return out.reset_index(drop=True)[cols]
 
 
@@ -195,8 +193,8 @@ def _card_info(cards: dict[str, dict], model: str) -> dict:
 
 def leaderboard(results_dir: str | Path = "results", scale: int = 4, degradation: str = "bicubic",
                 gray: str = "rgb", protocol: str | None = None, device: str | None = None,
-                include_unevaluated: bool = True, metric: str = "y") -> pd.DataFrame:
-    """One row per model variant of the track (scale, degradation, gray, metric, protocol).
+                include_unevaluated: bool = True, metric: str = "y", tta: str = "none") -> pd.DataFrame:
+    """One row per model variant of the track (scale, degradation, gray, metric, tta, protocol).
 
     Columns: model, variant, family, kind, has_weights, weights_sha256, ``psnr:<Set>`` and
     ``ssim:<Set>`` per test set (sets in the literature's order), ``acc_device`` (where the accuracy
@@ -205,14 +203,15 @@ def leaderboard(results_dir: str | Path = "results", scale: int = 4, degradation
     memory_mb (MiB) and ``eff_device``. Runtime and memory come from ONE device: ``device`` (a device
     label, a substring of it such as ``H100`` or ``cpu``), else the preferred one (a GPU, the widest
     coverage). ``include_unevaluated`` adds variants that have efficiency rows at this scale but no
-    accuracy in any track (architecture-only models). ``attrs`` holds: track, protocol, sets, eff_device,
-    eff_devices (all available), memory_kind, acc_devices, notes.
+    accuracy in any track (architecture-only models; not on a tta 'x8' track). ``attrs`` holds: track,
+    protocol, sets, eff_device, eff_devices (all available), memory_kind, acc_devices, notes.
     """
     proto_df = load(results_dir, "summary")
     notes: list[str] = []
     if not proto_df.empty:
         s = proto_df[_match(proto_df["scale"], int(scale)) & _match(proto_df["degradation"], degradation)
-                     & _match(proto_df["gray"], gray) & _match(proto_df["metric"], metric)]
+                     & _match(proto_df["gray"], gray) & _match(proto_df["metric"], metric)
+                     & _match(proto_df["tta"], tta)]
     else:
         s = proto_df
     proto = _resolve_protocol(s if not s.empty else store.read(results_dir, "profile"), protocol,
@@ -273,7 +272,7 @@ def leaderboard(results_dir: str | Path = "results", scale: int = 4, degradation
             if v not in rows:
                 # efficiency-only rows: variants with no accuracy in any track of this protocol
                 # (architecture-only models), never a measured model that merely lacks this track
-                if not include_unevaluated or v in evaluated:
+                if not include_unevaluated or tta != "none" or v in evaluated:
                     continue
                 rows[v] = {"model": counts.loc[v, "model"], "variant": v,
                            "weights_sha256": counts.loc[v].get("weights_sha256", "") or "", "_acc_devices": set()}
@@ -312,90 +311,7 @@ def leaderboard(results_dir: str | Path = "results", scale: int = 4, degradation
         df = df.sort_values("variant", kind="stable")
     df = df.reset_index(drop=True)
     acc_devices = sorted(set(s["device"].dropna().astype(str))) if not s.empty and "device" in s else []
-    df.attrs.update(track={"scale": int(scale), "degradation": degradation, "gray": gray}, protocol=proto,
+    df.attrs.update(track={"scale": int(scale), "degradation": degradation, "gray": gray, "tta": tta}, protocol=proto,
                     sets=sets, eff_device=chosen or "", eff_devices=devices, memory_kind=memory_kind,
                     acc_devices=acc_devices, notes=notes)
     return df
-
-
-# ------------------------------------------------------------------------------ terminal table
-
-
-def _f(x, digits: int, div: float = 1.0) -> str:
-    return num(x, digits, div)
-
-
-def format_leaderboard(df: pd.DataFrame) -> str:
-    """The leaderboard as a fixed-width text table with units, device and protocol in the header."""
-    a = df.attrs
-    t = a.get("track", {})
-    sc = t.get("scale", "?")
-    lines = [
-        f"Leaderboard x{sc}, degradation {t.get('degradation', '?')}, gray convention '{t.get('gray', '?')}', "
-        f"protocol {a.get('protocol', '?')}",
-        f"Accuracy: Y-channel PSNR (dB) / SSIM, border {sc} px, mean over each set's images; "
-        f"measured on: {'; '.join(a.get('acc_devices', [])) or '-'}",
-    ]
-    if a.get("eff_device"):
-        mem = memory_label(a.get("memory_kind")) or "?"
-        lines.append(f"Efficiency: Params (M); FLOPs (G; fvcore, 1 multiply-add = 1 FLOP, 1x3x256x256 LR input); "
-                     f"Time (ms, median of timed forward passes, fp32) and Mem (MiB, {mem}) on {a['eff_device']}")
-        others = [d for d in a.get("eff_devices", []) if d != a["eff_device"]]
-        if others:
-            lines.append(f"  also measured on: {'; '.join(others)} (choose with --device)")
-    else:
-        lines.append("Efficiency: no profile rows at this scale (run 'srbench profile')")
-    if df.empty:
-        lines.append("(no results for this track)")
-        return "\n".join(lines)
-    sets = a.get("sets", [])
-    head = f"{'model':<18} {'kind':<8} " + " ".join(f"{s[:14]:>14}" for s in sets) + \
-        f" {'Params[M]':>9} {'FLOPs[G]':>8} {'Time[ms]':>9} {'Mem[MiB]':>9}"
-    sub = f"{'':<18} {'':<8} " + " ".join(f"{'PSNR / SSIM':>14}" for _ in sets)
-    lines += ["", head, sub, "-" * len(head)]
-    for _, r in df.iterrows():
-        cells = []
-        for s in sets:
-            p, q = r.get(f"psnr:{s}"), r.get(f"ssim:{s}")
-            cells.append(f"{_f(p, 2) + ' / ' + _f(q, 4) if not pd.isna(p) else '-':>14}")
-        name = str(r["variant"]) + ("" if r["has_weights"] else " *") + (" [ext]" if r["origin"] != "zoo" else "")
-        lines.append(f"{name:<18} {str(r['kind'])[:8]:<8} " + " ".join(cells) +
-                     f" {_f(r['params'], 3, 1e6):>9} {_f(r['flops'], 2, 1e9):>8} {_f(r['runtime_ms'], 2):>9} "
-                     f"{_f(r['memory_mb'], 1):>9}")
-    if not df["has_weights"].all():
-        lines.append("* no published checkpoint (architecture only): efficiency, no accuracy")
-    lines += [f"[ext] {r.variant}: external ({'a plugin' if r.origin == 'plugin' else '--arch'}), not part of the "
-              f"zoo; checkpoint sha256 {str(r.weights_sha256 or '-')[:16]}" for r in df[df["origin"] != "zoo"].itertuples()]
-    for n in a.get("notes", []):
-        lines.append(f"note: {n}")
-    return "\n".join(lines)
-
-
-@click.command("results")
-@click.option("--results", "results_dir", type=click.Path(file_okay=False), default=None,
-              help=f"results folder (default ${store.ENV_VAR}, else {store.default_results_dir()})")
-@click.option("--scale", default=4, show_default=True, type=int)
-@click.option("--degradation", default="bicubic", show_default=True)
-@click.option("--gray", type=click.Choice(["rgb", "y"]), default="rgb", show_default=True,
-              help="single-channel convention of the rows to show")
-@click.option("--metric", type=click.Choice(["y", "ntire_rgb"]), default="y", show_default=True,
-              help="y: Y-channel PSNR/SSIM; ntire_rgb: the NTIRE ESR challenges' RGB PSNR/SSIM")
-@click.option("--protocol", default=None, help=f"protocol version (default {PROTOCOL_VERSION} when present)")
-@click.option("--device", default=None,
-              help="efficiency device (a name or part of it, e.g. H100 or cpu; default: a GPU if measured)")
-@click.option("--format", "fmt", type=click.Choice(["table", "csv"]), default="table", show_default=True)
-def results_command(results_dir, scale, degradation, gray, metric, protocol, device, fmt) -> None:
-    """Print the leaderboard of one track (scale x degradation) from the results directory."""
-    results_dir = store.results_dir(results_dir)
-    if not Path(results_dir).is_dir():
-        raise ResultsError(f"results directory {results_dir} does not exist (run 'srbench run' first)")
-    df = leaderboard(results_dir, scale, degradation.lower(), gray, protocol, device, metric=metric)
-    if df.empty:
-        t = tracks(results_dir)
-        have = ", ".join(f"x{r.scale} {r.degradation} gray={r.gray} ({r.protocol})" for r in t.itertuples())
-        raise ResultsError(f"no results for x{scale} {degradation} gray={gray} in {results_dir} "
-                           f"(tracks there: {have or 'none'})")
-    if fmt == "csv":
-        click.echo(df.to_csv(index=False), nl=False)
-        return
-    click.echo(format_leaderboard(df))

@@ -41,22 +41,26 @@ def _cols(spec: str) -> dict[str, str]:
 
 # ------------------------------------------------------------------------------------ the tables
 
-ITEM_KEY = ("model", "variant", "weights_sha256", "dataset", "degradation", "scale", "gray", "metric", "protocol")
+ITEM_KEY = ("model", "variant", "weights_sha256", "dataset", "degradation", "scale", "gray", "metric", "tta",
+            "protocol")
 # 'y': Y-channel PSNR/SSIM, border = scale (the SR literature); 'ntire_rgb': RGB PSNR/SSIM on uint8,
 # border = scale (the NTIRE ESR challenges' test_demo.py). Rows written before the column existed are 'y'.
 METRICS = ("y", "ntire_rgb")
-ITEM_DEFAULTS = {"metric": "y"}
+# 'none': one forward pass; 'x8': the geometric self-ensemble (8 rotations/flips averaged before the
+# quantization, srbench run --self-ensemble). Rows written before the column existed are 'none'.
+TTAS = ("none", "x8")
+ITEM_DEFAULTS = {"metric": "y", "tta": "none"}
 
 SUMMARY = Table("summary", ITEM_KEY, _cols(
-    "model:str variant:str dataset:str degradation:str scale:int gray:str metric:str weights_sha256:str protocol:str "
-    "dataset_kind:str psnr:float ssim:float n_images:int runtime_ms:float memory_mb:float precision:str "
+    "model:str variant:str dataset:str degradation:str scale:int gray:str metric:str tta:str weights_sha256:str "
+    "protocol:str dataset_kind:str psnr:float ssim:float n_images:int runtime_ms:float memory_mb:float precision:str "
     "jpeg_encoder:str run_id:str finished_at:str device:str device_type:str threads:str torch_version:str "
     "srbench_version:str git_commit:str status:str n_errors:int error:str tile:int n_tiled:int "
     "load_other_cores:float load_steal_pct:float busy:bool origin:str "
     "source:str"), ITEM_DEFAULTS)
 
 IMAGES = Table("images", ITEM_KEY + ("image",), _cols(
-    "model:str variant:str dataset:str degradation:str scale:int gray:str metric:str weights_sha256:str "
+    "model:str variant:str dataset:str degradation:str scale:int gray:str metric:str tta:str weights_sha256:str "
     "protocol:str image:str psnr:float ssim:float forward_ms:float lr_height:int lr_width:int gray_image:bool "
     "status:str error:str tile:int memory_mb:float device:str run_id:str"), ITEM_DEFAULTS)
 

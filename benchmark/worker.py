@@ -182,7 +182,8 @@ def _evaluate_one(item: WorkItem, model, ref, loaded, device: torch.device, task
     t1 = time.perf_counter()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    res = super_resolve(model, lr, item.scale, device, tile=task.tile, overlap=task.tile_overlap)
+    res = super_resolve(model, lr, item.scale, device, tile=task.tile, overlap=task.tile_overlap,
+                        self_ensemble=item.tta == "x8")
     # the forward pass's peak (weights, input, activations, output), before the metrics allocate theirs
     memory = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else math.nan
     t2 = time.perf_counter()

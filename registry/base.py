@@ -47,9 +47,12 @@ class Published:
     gray: str = "rgb"  # the single-channel convention the source used (see PROTOCOL)
     variant: str | None = None
     notes: str = ""
-    # Non-empty when the number is known not to reproduce under this protocol, with the reason
-    # (e.g. "self-ensembled x8"); `srbench check --published` then reports it instead of failing.
+    # Non-empty when the number is known not to reproduce under this protocol, with the reason;
+    # `srbench check --published` then reports it instead of failing.
     known_issue: str = ""
+    # 'none': one forward pass; 'x8': the source self-ensembled it (the papers' "+" rows: 8 rotations/flips
+    # averaged). Compared only with rows run the same way (`srbench run --self-ensemble` for 'x8').
+    tta: str = "none"
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,10 @@ class ModelCard:
             bad = set(w.scales) - set(self.scales)
             if bad:
                 raise ValueError(f"model card {self.name}: {w.file} covers scales {bad} not in {self.scales}")
+        for p in self.published:
+            if p.tta not in ("none", "x8"):
+                raise ValueError(f"model card {self.name}: published {p.dataset} x{p.scale} has tta {p.tta!r}, "
+                                 f"not 'none' or 'x8'")
 
     @property
     def external(self) -> bool:
@@ -172,7 +179,8 @@ def state_mismatch(net: nn.Module, state: dict) -> str:
     want = net.state_dict()
     missing = [k for k in want if k not in state]
     unexpected = [k for k in state if k not in want]
-    shape = [k for k in want if k in state and hasattr(state[k], "shape") and tuple(state[k].shape) != tuple(want[k].shape)]
+    shape = [k for k in want
+             if k in state and hasattr(state[k], "shape") and tuple(state[k].shape) != tuple(want[k].shape)]
     parts = []
     if missing:
         parts.append(f"{len(missing)} missing (first {missing[0]!r})")

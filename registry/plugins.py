@@ -51,6 +51,13 @@ def _first_line(e: BaseException) -> str:
     return f"{type(e).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
+def _who(source: str) -> str:
+    """Who registered a card, for an error message."""
+    if source.startswith("registry."):
+        return "the zoo"
+    return "another --arch model" if source.startswith(ADHOC_PREFIX) else source or "another module"
+
+
 def _caller_source(depth: int = 2) -> str:
     name = sys._getframe(depth).f_globals.get("__name__", "")
     return _FILE_MODULES.get(name, name)
@@ -97,7 +104,7 @@ def register_model(name: str, build: Callable, *, scales, checkpoints: Mapping |
     try:
         return registry.register(card, source=_caller_source())
     except registry.DuplicateModel as e:
-        whose = "the zoo" if e.where.startswith("registry.") else e.where
+        whose = _who(e.where)
         raise PluginError(f"model {name!r} is already registered by {whose}; choose another name") from None
 
 
@@ -261,6 +268,6 @@ def register_adhoc(spec: AdhocSpec) -> ModelCard:
     try:
         return registry.register(card, source=spec.source())
     except registry.DuplicateModel as e:
-        whose = "the zoo" if e.where.startswith("registry.") else e.where.split("{")[0] or "another model"
+        whose = _who(e.where)
         raise PluginError(f"--name {spec.name}: a model of that name is already registered by {whose}; "
                           f"pass another --name") from None

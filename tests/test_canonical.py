@@ -42,7 +42,7 @@ def summary():
 def _track(summary, scale, degradation):
     """(variant, dataset) pairs stored for one rgb track of the current protocol."""
     s = summary[(summary["scale"] == scale) & (summary["degradation"] == degradation) & (summary["metric"] == "y")
-                & (summary["gray"] == "rgb") & (summary["protocol"] == PROTOCOL_VERSION)]
+                & (summary["tta"] == "none") & (summary["gray"] == "rgb") & (summary["protocol"] == PROTOCOL_VERSION)]
     return {(r.variant, r.dataset) for r in s.itertuples()}
 
 
@@ -104,8 +104,9 @@ def test_no_error_rows_and_sane_numbers(summary):
     assert (summary["n_images"] > 0).all()
     # every model scores above bicubic on every set and track it was run on, but the ones investigated
     # and explained on their cards (BELOW_BICUBIC)
-    bic = summary[summary["model"] == "Bicubic"].set_index(["dataset", "scale", "degradation", "gray"])["psnr"]
-    for r in summary[(summary["model"] != "Bicubic") & ~summary["variant"].isin(BELOW_BICUBIC)].itertuples():
+    plain = summary[(summary["tta"] == "none") & (summary["metric"] == "y")]
+    bic = plain[plain["model"] == "Bicubic"].set_index(["dataset", "scale", "degradation", "gray"])["psnr"]
+    for r in plain[(plain["model"] != "Bicubic") & ~plain["variant"].isin(BELOW_BICUBIC)].itertuples():
         key = (r.dataset, r.scale, r.degradation, r.gray)
         if key in bic.index and r.degradation == "bicubic":
             assert r.psnr > bic[key], f"{r.variant} x{r.scale} {r.dataset}: {r.psnr:.2f} <= bicubic {bic[key]:.2f}"
@@ -131,23 +132,32 @@ def test_below_bicubic_entries_are_explained_and_still_below(summary):
         assert "Bicubic" in cards[v]["notes"] or "bicubic" in cards[v]["notes"], f"{v}'s card says nothing about it"
 
 
+# (variant, scale) whose cards publish self-ensembled (tta 'x8') numbers not yet measured with
+# `srbench run --self-ensemble` in results/: x8 costs 8 forward passes per image on the CPU these results
+# are made on. A test below fails as soon as one of them is there, so the list cannot go stale.
+TTA_PENDING = {("LatticeNet", 2), ("LatticeNet", 3), ("LatticeNet", 4)}
+
+
 def test_every_published_number_with_a_checkpoint_is_reproduced(summary):
     """Each Y-channel bicubic number a card publishes for the four sets (every row: a paper's table and
     the authors' logs alike), where its checkpoint exists, has its measured row in results/ (same
-    variant, set and scale; same gray convention where the set has a gray image) within 0.03 dB and
-    0.002 SSIM, unless the card gives the known reason it does not."""
+    variant, set and scale, run the same way: self-ensembled or not; same gray convention where the set
+    has a gray image) within 0.03 dB and 0.002 SSIM, unless the card gives the known reason it does not."""
     pub = published_table(load_cards(RESULTS))
     pub = pub[(pub["metric"] == "y") & (pub["degradation"] == "bicubic") & pub["dataset"].isin(FOUR_SETS)]
-    ours = summary[(summary["degradation"] == "bicubic") & (summary["protocol"] == PROTOCOL_VERSION)]
+    ours = summary[(summary["degradation"] == "bicubic") & (summary["protocol"] == PROTOCOL_VERSION)
+                   & (summary["metric"] == "y")]
     missing, off, checked = [], [], 0
     for p in pub.itertuples():
         card = registry.get(p.model)
         if card.architecture_only or p.variant not in card.variants(p.scale):
             continue  # no checkpoint to reproduce it with
-        m = ours[(ours["variant"] == p.variant) & (ours["dataset"] == p.dataset) & (ours["scale"] == p.scale)]
+        m = ours[(ours["variant"] == p.variant) & (ours["dataset"] == p.dataset) & (ours["scale"] == p.scale)
+                 & (ours["tta"] == p.tta)]
         m = m[m["gray"] == p.gray] if p.dataset in SETS_WITH_GRAY else m[m["gray"] == "rgb"]
         if m.empty:
-            missing.append(f"{p.variant} x{p.scale} {p.dataset} (gray {p.gray})")
+            if not (p.tta == "x8" and (p.variant, p.scale) in TTA_PENDING):
+                missing.append(f"{p.variant} x{p.scale} {p.dataset} (gray {p.gray}, tta {p.tta})")
             continue
         checked += 1
         d_psnr, d_ssim = m.iloc[0]["psnr"] - p.psnr, m.iloc[0]["ssim"] - p.ssim
@@ -156,6 +166,14 @@ def test_every_published_number_with_a_checkpoint_is_reproduced(summary):
     assert not missing, f"published numbers with no reproduced row in results/: {missing}"
     assert not off, f"published numbers that do not reproduce and carry no known_issue: {off}"
     assert checked > 100, checked
+
+
+def test_pending_self_ensemble_rows_are_still_missing(summary):
+    """A (variant, scale) in TTA_PENDING that has its x8 rows in results/ must leave the list."""
+    x8 = summary[(summary["tta"] == "x8") & (summary["degradation"] == "bicubic")]
+    for variant, scale in sorted(TTA_PENDING):
+        have = set(x8.loc[(x8["variant"] == variant) & (x8["scale"] == scale), "dataset"]) & FOUR_SETS
+        assert len(have) < len(FOUR_SETS), f"{variant} x{scale} has its x8 rows now: drop it from TTA_PENDING"
 
 
 # (model, scale) whose canonical profile row holds counts (params, FLOPs, activations, convs) but no

@@ -69,7 +69,7 @@ def user_dir(tmp_path):
     torch.save({"params_ema": ns["MyNet"]().state_dict()}, d / "wrapped.pth")
     torch.save({"params_ema": ns["MyNet"]().state_dict(), "params": ns["MyNet"]().state_dict()}, d / "both.pth")
     torch.save({"gainz": torch.ones(1), "extra": torch.zeros(2)}, d / "wrongkeys.pth")
-    torch.save({"gain": torch.ones(1), "weights": torch.nn.Linear(1, 1)}, d / "pickled.pth", _use_new_zipfile_serialization=True)
+    torch.save({"gain": torch.ones(1), "weights": torch.nn.Linear(1, 1)}, d / "pickled.pth")  # a module: pickle
     return d
 
 
@@ -233,7 +233,8 @@ def test_register_model_verifies_a_given_sha256_and_resolves_relative_paths(user
                                   checkpoints={4: ("mynet.pth", _sha(user_dir / "mynet.pth"))})
     assert good.external and good.origin == "plugin"
     assert good.build_model(4).weights_sha256 == _sha(user_dir / "mynet.pth")  # found in the weights dir
-    bad = plugins.register_model("BadSha", lambda s: ns["MyNet"](s), scales=(4,), checkpoints={4: ("mynet.pth", "0" * 64)})
+    bad = plugins.register_model("BadSha", lambda s: ns["MyNet"](s), scales=(4,),
+                                 checkpoints={4: ("mynet.pth", "0" * 64)})
     with pytest.raises(WeightsError, match="differs from the card's"):
         bad.build_model(4)
     with pytest.raises(plugins.PluginError, match="64 hex digits"):

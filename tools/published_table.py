@@ -38,7 +38,7 @@ def main() -> None:
     print(LEGEND.format(results=args.results_dir, gray=args.gray))
     print(f"| model | x | {' | '.join(sets)} |")
     print("|---|---|" + "---|" * len(sets))
-    for (variant, scale), g in a.groupby(["variant", "scale"], sort=True):
+    for (variant, tta, scale), g in a.groupby(["variant", "tta", "scale"], sort=True):
         cells = []
         for d in sets:
             r = g[g["dataset"] == d]
@@ -49,7 +49,8 @@ def main() -> None:
             star = "*" if r["pub_known_issue"] and abs(r["d_psnr"]) > 0.03 else ""
             ssim = "" if pd.isna(r["pub_ssim"]) else f"/{r['ssim']:.4f} vs {r['pub_ssim']:.4f}"
             cells.append(f"{r['psnr']:.2f} vs {r['pub_psnr']:.2f} ({r['d_psnr']:+.3f}){star}{ssim}")
-        print(f"| {variant} | {scale} | {' | '.join(cells)} |")
+        name = variant if tta == "none" else f"{variant} (self-ensemble {tta})"
+        print(f"| {name} | {scale} | {' | '.join(cells)} |")
 
 
 if __name__ == "__main__":

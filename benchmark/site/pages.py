@@ -89,17 +89,18 @@ def model_context(model: str, cards: dict[str, dict], summary: pd.DataFrame, ima
     matched = set()
     if not s.empty:
         ap = attach_published(s, cards)
-        keys = ["variant", "scale", "degradation", "gray", "weights_sha256", "metric"]
+        keys = ["variant", "scale", "degradation", "gray", "weights_sha256", "metric", "tta"]
         for k, g in sorted(ap.groupby(keys), key=lambda kv: (kv[0][0] != model, kv[0][5] != "y", kv[0][0], kv[0][1],
-                                                               kv[0][2] != "bicubic", kv[0][2], kv[0][3], kv[0][4])):
-            variant, scale, deg, gray, sha, metric = k
+                                                               kv[0][6], kv[0][2] != "bicubic", kv[0][2], kv[0][3],
+                                                               kv[0][4])):
+            variant, scale, deg, gray, sha, metric, tta = k
             order = res.ordered_sets(g["dataset"])
             g = g.set_index("dataset").loc[order].reset_index()
             rows = []
             for _, r in g.iterrows():
                 if not _nan(r["pub_psnr"]) and metric == "y":
                     matched.add((variant, r["dataset"], int(scale), deg, gray if r["dataset"] in SETS_WITH_GRAY
-                                 else "*"))
+                                 else "*", tta))
                 rows.append({"dataset": r["dataset"], "psnr": r["psnr"], "ssim": r["ssim"], "n": r.get("n_images"),
                              "pub_psnr": r["pub_psnr"], "pub_ssim": r["pub_ssim"], "d_psnr": r["d_psnr"],
                              "d_ssim": r["d_ssim"], "source": r["pub_source"],
@@ -110,15 +111,16 @@ def model_context(model: str, cards: dict[str, dict], summary: pd.DataFrame, ima
             commits = sorted(set(str(x) for x in g.get("git_commit", pd.Series(dtype=str)).dropna()))
             groups.append({"variant": variant, "anchor": f"v-{slug(variant)}", "scale": int(scale),
                            "degradation": deg, "gray": gray, "sha": sha, "rows": rows, "devices": devices,
-                           "commits": commits, "metric": metric,
+                           "commits": commits, "metric": metric, "tta": tta,
                            "id": f"acc-{slug(variant)}-x{int(scale)}-{slug(deg)}-{slug(gray)}"
-                                 + ("" if metric == "y" else f"-{slug(metric)}")})
+                                 + ("" if metric == "y" else f"-{slug(metric)}")
+                                 + ("" if tta == "none" else f"-self-ensemble-{slug(tta)}")})
     pub = published_table({model: card} if card else {})
     unmeasured, ntire = [], []
     for _, p in pub.iterrows():
         if p["metric"] == "y":
             key_gray = p["gray"] if p["dataset"] in SETS_WITH_GRAY else "*"
-            if (p["variant"], p["dataset"], int(p["scale"]), p["degradation"], key_gray) not in matched:
+            if (p["variant"], p["dataset"], int(p["scale"]), p["degradation"], key_gray, p["tta"]) not in matched:
                 unmeasured.append(dict(p))
         else:
             ntire.append(dict(p))
@@ -143,14 +145,15 @@ def model_context(model: str, cards: dict[str, dict], summary: pd.DataFrame, ima
     im = images[images["model"] == model] if not images.empty else images
     if not im.empty:
         im = im[im["protocol"] == protocol]
-        keys = ["variant", "scale", "degradation", "gray", "weights_sha256", "dataset"]
+        keys = ["variant", "scale", "degradation", "gray", "weights_sha256", "dataset", "metric", "tta"]
         groups_im = sorted(im.groupby(keys), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] != "bicubic", kv[0][2],
                                                              kv[0][3], res.ordered_sets(
-                                                                 [kv[0][5], *res.STANDARD_SET_ORDER]).index(kv[0][5])))
-        for (variant, scale, deg, gray, _sha, ds), g in groups_im:
+                                                                 [kv[0][5], *res.STANDARD_SET_ORDER]).index(kv[0][5]),
+                                                             kv[0][6] != "y", kv[0][7]))
+        for (variant, scale, deg, gray, _sha, ds, metric, tta), g in groups_im:
             g = g.sort_values("image")
             per_image.append({"variant": variant, "scale": int(scale), "degradation": deg, "gray": gray,
-                              "dataset": ds, "n": len(g),
+                              "dataset": ds, "n": len(g), "metric": metric, "tta": tta,
                               "rows": [{"image": r["image"], "psnr": r["psnr"], "ssim": r["ssim"],
                                         "gray_image": bool(r.get("gray_image", False))} for _, r in g.iterrows()]})
     return {"model": model, "slug": slug(model), "card": card_dict(card), "groups": groups, "unmeasured": unmeasured,
@@ -246,7 +249,8 @@ def render_into(results_dir: Path, out: Path, visuals: bool = True, *, shown_as:
         if any(r["source"] for r in tr.rows):  # rows from elsewhere: the CSV says whose they are
             table = table.assign(source=[r["source"] for r in tr.rows])
         table.to_csv(out / "data" / f"{tr.slug}.csv", index=False, float_format="%.6g", lineterminator="\n")
-    default = next((t for t in tracks if (t.scale, t.degradation, t.gray, t.metric) == (4, "bicubic", "rgb", "y")),
+    default = next((t for t in tracks if (t.scale, t.degradation, t.gray, t.metric, t.tta)
+                    == (4, "bicubic", "rgb", "y", "none")),
                    tracks[0] if tracks else None)
 
     models_in_results = set()

@@ -44,9 +44,14 @@ def slug(name: str) -> str:
     return s or "x"
 
 
-def track_slug(scale: int, degradation: str, gray: str, metric: str = "y") -> str:
+def track_slug(scale: int, degradation: str, gray: str, metric: str = "y", tta: str = "none") -> str:
     return (f"lb-x{int(scale)}-{slug(degradation)}" + ("" if gray == "rgb" else f"-gray-{slug(gray)}")
-            + ("" if metric == "y" else f"-{slug(metric)}"))
+            + ("" if metric == "y" else f"-{slug(metric)}") + ("" if tta == "none" else f"-self-ensemble-{slug(tta)}"))
+
+
+def track_label(scale: int, degradation: str, gray: str, metric: str = "y", tta: str = "none") -> str:
+    return (f"×{int(scale)} {degradation}" + ("" if gray == "rgb" else f" · gray {gray}")
+            + ("" if metric == "y" else " · NTIRE RGB PSNR") + ("" if tta == "none" else f" · self-ensemble {tta}"))
 
 
 @dataclass
@@ -67,6 +72,7 @@ class Track:
     notes: list[str] = field(default_factory=list)
     acc_devices: list[str] = field(default_factory=list)
     metric: str = "y"
+    tta: str = "none"  # 'x8': the self-ensemble track, never mixed with the single-pass one
 
 
 def primary_protocol(summary: pd.DataFrame, profile: pd.DataFrame) -> str:
@@ -87,10 +93,10 @@ def build_tracks(results_dir: Path, protocol: str, cards: dict[str, dict]) -> li
     out = []
     for r in t.itertuples():
         tr = Track(int(r.scale), str(r.degradation), str(r.gray), protocol,
-                   track_slug(r.scale, r.degradation, r.gray, r.metric),
-                   f"×{int(r.scale)} {r.degradation}" + ("" if r.gray == "rgb" else f" · gray {r.gray}")
-                   + ("" if r.metric == "y" else " · NTIRE RGB PSNR"), metric=str(r.metric))
-        lb = res.leaderboard(results_dir, tr.scale, tr.degradation, tr.gray, protocol=protocol, metric=tr.metric)
+                   track_slug(r.scale, r.degradation, r.gray, r.metric, r.tta),
+                   track_label(r.scale, r.degradation, r.gray, r.metric, r.tta), metric=str(r.metric), tta=str(r.tta))
+        lb = res.leaderboard(results_dir, tr.scale, tr.degradation, tr.gray, protocol=protocol, metric=tr.metric,
+                             tta=tr.tta)
         tr.table, tr.sets, tr.notes = lb, list(lb.attrs["sets"]), list(lb.attrs["notes"])
         tr.acc_devices = list(lb.attrs["acc_devices"])
         eff = res.efficiency(results_dir, tr.scale, protocol)
@@ -102,7 +108,7 @@ def build_tracks(results_dir: Path, protocol: str, cards: dict[str, dict]) -> li
         eff_idx = {(e["variant"], e["device_label"]): e for _, e in eff.iterrows()} if not eff.empty else {}
         # published deltas of the rows of this track
         s = summary[(summary["scale"].astype(int) == tr.scale) & (summary["degradation"] == tr.degradation)
-                    & (summary["gray"] == tr.gray) & (summary["metric"] == tr.metric)]
+                    & (summary["gray"] == tr.gray) & (summary["metric"] == tr.metric) & (summary["tta"] == tr.tta)]
         # (set, ours - published, published, the card's known-issue reason or '')
         deltas: dict[str, list[tuple[str, float, float, str]]] = {}
         if not s.empty:
