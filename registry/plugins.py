@@ -246,6 +246,9 @@ def register_adhoc(spec: AdhocSpec) -> ModelCard:
     """A card for an ad-hoc model (origin 'cli'); the callable is called with ``scale=`` plus the kwargs."""
     from torch import nn
 
+    key = spec.name.lower()
+    if registry._MODULES.get(key) == spec.source():  # the same model given again (in one process): the same card
+        return registry._CARDS[key]
     fn = load_callable(spec.arch)
 
     def build(scale: int) -> nn.Module:
