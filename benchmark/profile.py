@@ -51,7 +51,7 @@ import torch
 from torch import nn
 
 import registry
-from benchmark.envinfo import environment
+from benchmark.envinfo import environment, resolve_device
 from benchmark.flops import bare_network, count_flops, count_ptflops
 from benchmark.timing import LoadProbe, measure_runtime, peak_rss_mb, reset_peak_rss, rss_mb
 from benchmark.worker import describe, import_modules
@@ -143,7 +143,7 @@ def profile_one(spec: ModelSpec, opts: ProfileOptions) -> dict:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {opts.precision!r}")
     if opts.threads:
         torch.set_num_threads(int(opts.threads))
-    device = torch.device(opts.device)
+    device = resolve_device(opts.device)  # 'auto' arrives unresolved from a Ray task: its machine decides
     cuda = device.type == "cuda"
     dtype = PRECISIONS[opts.precision]
     h, w = opts.size
