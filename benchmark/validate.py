@@ -35,6 +35,7 @@ import torch
 
 import registry
 from benchmark import data as data_mod
+from benchmark.commands import _int_list
 from benchmark.degrade import STANDARD_DEGRADATIONS, bicubic_lr, mod_crop
 from benchmark.flops import count_flops
 from benchmark.infer import to_input
@@ -317,11 +318,11 @@ def format_table(results: Sequence[CheckResult]) -> str:
     fields = {r.model: r.status for r in results if r.check == "fields"}
     rows: dict[tuple[str, str, int | None], dict[str, str]] = {}
     for r in results:
-        cells = rows.setdefault((r.model, r.variant, r.scale) if r.check != "fields" else (r.model, r.model, None), {})
+        cells = rows.setdefault((r.model, r.variant, r.scale), {})
         if r.check != "fields":
             cells[r.check] = r.status
-    builds = {(m, v) for m, v, s in rows if s is not None}
-    order = [k for k in rows if k[2] is not None or (k[0], k[1]) not in builds]  # a card's bare row only if alone
+    built = {m for m, _, s in rows if s is not None}
+    order = [k for k in rows if k[2] is not None or k[0] not in built]  # a card's own row only when it has no build
     width = max([len("model")] + [len(v) for _, v, _ in order])
     cols = {c: max(len(c), len(SKIP)) for c in CHECKS}
     lines = [f"{'model':<{width}}  {'scale':<5}  " + "  ".join(f"{c:<{n}}" for c, n in cols.items())]
@@ -343,7 +344,8 @@ def format_table(results: Sequence[CheckResult]) -> str:
 
 @click.command("validate")
 @click.argument("names", nargs=-1, required=True)
-@click.option("--scale", "scales", default=None, help="comma list of scales (default: each card's own)")
+@click.option("--scale", "scales", default=None, callback=lambda ctx, p, v: v and _int_list(ctx, p, v),
+              help="comma list of scales (default: each card's own)")
 @click.option("--weights-dir", type=click.Path(file_okay=False), default=None)
 @click.pass_context
 def validate_command(ctx, names, scales, weights_dir) -> None:
@@ -354,15 +356,9 @@ def validate_command(ctx, names, scales, weights_dir) -> None:
     if any check fails."""
     from registry.select import resolve_names
 
-    wanted = None
-    if scales:
-        try:
-            wanted = [int(s) for s in scales.split(",") if s.strip()]
-        except ValueError:
-            raise click.BadParameter(f"expected integers like 2,3,4, got {scales!r}", param_hint="--scale") from None
     results: list[CheckResult] = []
     for card, variant in resolve_names(list(names)):
-        results += validate_card(card, wanted, weights_dir, variant=variant)
+        results += validate_card(card, scales, weights_dir, variant=variant)
     click.echo(format_table(results))
     if any(r.failed for r in results):
         ctx.exit(1)
