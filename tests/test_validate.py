@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 
 import pytest
 import torch
@@ -13,12 +14,14 @@ from click.testing import CliRunner
 
 import registry
 from benchmark.cli import main
-from benchmark.validate import FAIL, PASS, SKIP, card_problems, demo_lr, validate_card
+from benchmark.validate import CHECKS, FAIL, PASS, SKIP, card_problems, demo_lr, validate_card
 from registry.base import ModelCard, Paper, Published, WeightFile
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-# Tracing a Mamba model takes 30-40 s on a CPU even at 32x32 (the torch scan is traced too).
+# Measured on 2 busy cores, one thread: every other card keeps the whole contract in 0.1-4 s (~30 s in
+# all); the Mamba cards take 80 s together (CU-Mamba 50 s, MambaCSR 20 s: their torch scans are traced
+# and run at every scale), so they are the slow stage's.
 _CARDS = [pytest.param(c.name, marks=pytest.mark.slow) if c.kind == "mamba" else c.name for c in project_cards()]
 
 
@@ -35,25 +38,21 @@ def test_card_fields_are_valid(name):
 
 
 @pytest.mark.parametrize("name", _CARDS)
-def test_every_op_is_classified_for_flops(name):
-    """No registered model has an op the FLOP counter cannot classify (a silently dropped FLOP), at any scale."""
-    results = validate_card(registry.get(name), checks=("build", "flops"))
-    bad = [f"x{r.scale} {r.check}: {r.detail}" for r in results if r.status != PASS]
-    assert not bad, bad
-
-
-@pytest.mark.slow
-@pytest.mark.weights
-@pytest.mark.parametrize("name", [c.name for c in project_cards()])
-def test_forward_contract_with_the_shared_checkpoints(name, weights_root):
-    """Shape, range and determinism on the Demo crop, and a strict load of every checkpoint on disk."""
+def test_registered_card_keeps_the_contract(name):
+    """At every scale and checkpoint: build, strict load, shape, range and determinism on the Demo crop,
+    and no op the FLOP counter cannot classify (a silently dropped FLOP). Checkpoints come from
+    $SRBENCH_WEIGHTS (or the shipped copies); where one is absent its load is skipped, except in CI
+    (SRBENCH_REQUIRE_DATA=1), which has them all."""
     card = registry.get(name)
-    results = validate_card(card, weights_dir=weights_root, checks=("build", "load", "shape", "range", "determinism"))
+    results = validate_card(card, checks=CHECKS[1:])
     bad = [f"{r.variant} x{r.scale} {r.check}: {r.detail}" for r in results if r.failed]
     assert not bad, bad
-    assert all(r.status == PASS for r in results if r.check == "shape")
     builds = sum(len(card.variants(s)) for s in card.scales)
-    assert sum(r.check == "shape" for r in results) == builds
+    assert [r.check for r in results].count("shape") == builds
+    assert all(r.status == PASS for r in results if r.check in ("build", "shape", "determinism", "flops"))
+    if os.environ.get("SRBENCH_REQUIRE_DATA") == "1":
+        missing = [r.detail for r in results if r.check == "load" and r.detail.startswith("no checkpoint:")]
+        assert not missing, missing
 
 
 # ------------------------------------------------------------------------------ the stand-ins
