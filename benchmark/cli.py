@@ -24,6 +24,7 @@ COMMANDS = {
     "visuals": "benchmark.site.visuals:visuals_command",
     "check": "benchmark.check:check_command",
     "export": "benchmark.export:export_command",
+    "validate": "benchmark.validate:validate_command",
 }
 # Errors that are the user's input, not a bug: "module:class", imported only when an error is raised
 # (a command that never imports torch cannot have raised one of torch's modules' errors).

@@ -224,7 +224,11 @@ def run(ctx, models, datasets, scales, degradations, gray, metric, self_ensemble
 def list_cmd(data_root, weights_dir) -> None:
     """Show the registered models and the test sets found under the data root."""
     from registry.select import resolve_names
-    from registry.weights import verify
+    from registry.weights import is_shipped, verify
+
+    def state_of(w) -> str:
+        state = verify(w, weights_dir)
+        return f"{state} (shipped)" if state == "ok" and is_shipped(w, weights_dir) else state
 
     click.echo(f"{'model':<18} {'kind':<9} {'scales':<10} weights")
     for card, _ in resolve_names("all"):
@@ -233,7 +237,7 @@ def list_cmd(data_root, weights_dir) -> None:
         elif not card.weights:
             state = "(none needed)"
         else:
-            states = [f"{w.file}: {verify(w, weights_dir)}" for w in card.weights]
+            states = [f"{w.file}: {state_of(w)}" for w in card.weights]
             state = ", ".join(states)
         scales = ",".join(str(s) for s in card.scales) if len(card.scales) < 5 else \
             f"{card.scales[0]}-{card.scales[-1]}"

@@ -2,6 +2,10 @@
 
 Every load checks sha256 before unpickling anything, and unpickles with ``weights_only=True``,
 so a swapped or malicious file is refused by name and never executed.
+
+A few small, freely licensed checkpoints ship inside the package (``registry/shipped/``, see its
+README) so that a fresh install evaluates real models; a file in the weights folder always wins over
+the shipped copy, and the shipped copy is sha256-checked like any other.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from pathlib import Path
 import torch
 
 ENV_VAR = "SRBENCH_WEIGHTS"
+SHIPPED_DIR = Path(__file__).resolve().parent / "shipped"
 
 
 @dataclass(frozen=True)
@@ -78,7 +83,17 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
 
 
 def weight_path(wf: WeightFile, directory: str | Path | None = None) -> Path:
-    return weights_dir(directory) / wf.file
+    """Where the checkpoint is read from: the weights folder's file, else the shipped copy when the
+    package has one, else the weights folder's path (where it is missing, and where a fetch puts it)."""
+    own = weights_dir(directory) / wf.file
+    if not own.is_file() and (SHIPPED_DIR / wf.file).is_file():
+        return SHIPPED_DIR / wf.file
+    return own
+
+
+def is_shipped(wf: WeightFile, directory: str | Path | None = None) -> bool:
+    """True when the checkpoint is read from the copy inside the package (none in the weights folder)."""
+    return weight_path(wf, directory) == SHIPPED_DIR / wf.file
 
 
 def verify(wf: WeightFile, directory: str | Path | None = None) -> str:
@@ -169,7 +184,7 @@ def fetch(wf: WeightFile, directory: str | Path | None = None, url: str | None =
     The file is written to a temporary name and moved into place only when its hash matches, so
     an interrupted or wrong download never leaves a file that looks valid.
     """
-    dest = weight_path(wf, directory)
+    dest = weights_dir(directory) / wf.file  # never the shipped copy: a fetch fills the weights folder
     if dest.is_file() and sha256_file(dest) == wf.sha256:
         return dest
     src = url or wf.url

@@ -78,11 +78,30 @@ def test_quick_start_run_does_not_touch_the_canonical_results_and_the_site_check
         r = subprocess.run([sys.executable, "-c", "from benchmark.cli import main; main()", "run", "--quiet"],
                            cwd=clone, env=env, capture_output=True, text=True, timeout=900)
         assert r.returncode == 0, r.stdout + r.stderr
-        assert "Demo" in r.stdout and str(home / ".local" / "share" / "srbench" / "results") in r.stdout
+        results = home / ".local" / "share" / "srbench" / "results"
+        assert "Demo" in r.stdout and str(results) in r.stdout
+        _assert_real_models_beside_bicubic(store.read(results, "summary"))
         status = subprocess.run(["git", "status", "--porcelain"], cwd=clone, capture_output=True, text=True)
         assert status.stdout == "", status.stdout  # nothing tracked (or new) in the clone was written
         c = site_check()
         assert c.returncode == 0, c.stdout + c.stderr
+
+
+def _assert_real_models_beside_bicubic(summary: pd.DataFrame) -> None:
+    """At least three real models on Demo next to Bicubic, each beating it (a real model, not noise)."""
+    ok = summary[(summary["dataset"] == "Demo") & (summary["status"] == "ok")].set_index("variant")["psnr"]
+    real = ok.drop("Bicubic")
+    assert len(real) >= 3, ok
+    assert (real > ok["Bicubic"] + 1.0).all(), ok  # ~2 dB better at x4 on these photographs
+
+
+def test_a_fresh_machine_selects_the_shipped_checkpoints(tmp_path):
+    """No weights folder: 'all' at x4 still selects the models whose checkpoints ship in the package."""
+    from registry.select import select
+
+    chosen, _ = select("all", [4], weights_dir=tmp_path / "empty")
+    names = {s.variant for s in chosen}
+    assert {"Bicubic", "SPAN-ntire24", "SPANtiny-ntire24", "BSRN-S"} <= names and len(names - {"Bicubic"}) >= 3
 
 
 # ------------------------------------------------------------------------------------ 2. file modes
@@ -169,7 +188,8 @@ def test_models_without_the_scale_are_summarised(tmp_path):
 
 
 def test_all_missing_checkpoints_are_one_line_with_the_fetch_hint(tmp_path):
-    root = _custom_set(tmp_path / "data")
+    # the shipped checkpoints are evaluated: BSRN-S's attention pools need an LR of 16 px or more
+    root = _custom_set(tmp_path / "data", size=(64, 80))
     r = _run("run", "--models", "all", "--datasets", "Mine", "--scale", "4", "--data-root", str(root),
              "--results", str(tmp_path / "r"), "--weights-dir", str(tmp_path / "w"), "--quiet")
     assert r.exit_code == 0, r.output

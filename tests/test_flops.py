@@ -280,23 +280,7 @@ def test_ntire_reference_figures(name):
         assert f"{old / 1e9:.2f}" == "27.10"
 
 
-def _registered():
-    from _faulty_models import project_cards  # not the stand-in test models registered while collecting
-
-    # Mamba models take 30-40 s each to trace on a CPU even at 32x32 (the torch scan is traced too)
-    return [pytest.param(c.name, marks=pytest.mark.slow) if c.kind == "mamba" else c.name for c in project_cards()]
-
-
-@pytest.mark.parametrize("name", _registered())
-def test_registered_model_is_fully_classified(name):
-    """No registered model may have an op the counter cannot classify (a silently dropped FLOP)."""
-    import registry
-
-    card = registry.get(name)
-    model = card.build_model(card.scales[-1], pretrained=False)
-    rep = count_flops(model, size=(32, 32))
-    assert rep.unknown == {}, f"{name}: ops the FLOP counter does not know: {rep.unknown}"
-    assert rep.flops > 0 or card.kind == "baseline"
+# Every registered model's ops are classified: tests/test_validate.py (the model contract, every scale).
 
 
 def test_dvmsr_paper_flops_leave_out_the_mixers_but_in_proj():

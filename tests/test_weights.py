@@ -6,6 +6,7 @@ import http.server
 import pickle
 import threading
 from collections import OrderedDict
+from pathlib import Path
 
 import pytest
 import torch
@@ -127,3 +128,80 @@ def test_registry_lookup_is_case_insensitive_and_knows_bicubic():
     with pytest.raises(ValueError, match="does not support scale x1"):
         card.build_model(1)
     assert card.build_model(4).weights_sha256 == ""
+
+
+# ------------------------------------------------------------------ checkpoints shipped in the package
+
+SHIPPED = Path(registry.__file__).resolve().parent / "shipped"
+
+
+def _shipped_files():
+    return sorted(SHIPPED.glob("*.pth"))
+
+
+def test_shipped_checkpoints_are_small_licensed_and_exactly_their_cards():
+    """Each shipped file: under 1 MiB, ~3 MB in all, the sha256 its card names (hashed here), a
+    redistributable (MIT) licence whose text lies next to it and is named in the README."""
+    files = _shipped_files()
+    assert len(files) >= 3
+    assert all(p.stat().st_size < 2**20 for p in files) and sum(p.stat().st_size for p in files) <= 3_000_000
+    by_file = {w.file: (c, w) for c in registry.cards() for w in c.weights}
+    readme = (SHIPPED / "README.md").read_text()
+    for p in files:
+        card, wf = by_file[p.name]
+        assert hashlib.sha256(p.read_bytes()).hexdigest() == wf.sha256, p.name
+        assert wf.license.startswith("MIT (Copyright "), wf.license
+        holder = wf.license.split("Copyright ", 1)[1].split(";")[0].rstrip(")")
+        licences = [t for t in SHIPPED.glob("LICENSE-*.txt") if f"Copyright (c) {holder}\n" in t.read_text()]
+        assert len(licences) == 1 and "Permission is hereby granted, free of charge" in licences[0].read_text()
+        assert f"`{p.name}`" in readme and licences[0].name in readme
+
+
+def test_weights_folder_wins_over_the_shipped_copy_and_the_hash_still_applies(tmp_path, monkeypatch):
+    import registry.weights as w
+
+    net = _Tiny(2)
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    sha = _save(shipped / "t.pth", net.state_dict())
+    monkeypatch.setattr(w, "SHIPPED_DIR", shipped)
+    wf = WeightFile("t.pth", sha, (2,), "", "MIT")
+    empty = tmp_path / "weights"
+    assert w.weight_path(wf, empty) == shipped / "t.pth" and w.is_shipped(wf, empty)
+    assert verify(wf, empty) == "ok" and load_state_dict(wf, empty)[1] == sha
+    # a file of the same name in the weights folder is used instead, even a damaged one
+    empty.mkdir()
+    (empty / "t.pth").write_bytes(b"not this")
+    assert w.weight_path(wf, empty) == empty / "t.pth" and not w.is_shipped(wf, empty)
+    assert verify(wf, empty) == "altered"
+    (empty / "t.pth").unlink()
+    # the shipped copy is checked like any other
+    (shipped / "t.pth").write_bytes(b"tampered")
+    assert verify(wf, empty) == "altered"
+    with pytest.raises(WeightsError, match="shipped/t.pth: sha256"):
+        load_state_dict(wf, empty)
+    # and a file that is nowhere is missing from the weights folder, where a fetch would put it
+    gone = WeightFile("gone.pth", sha, (2,), "", "MIT")
+    assert w.weight_path(gone, empty) == empty / "gone.pth" and verify(gone, empty) == "missing"
+
+
+def test_fetch_fills_the_weights_folder_even_for_a_shipped_checkpoint(tmp_path):
+    card = registry.get("SPAN-ntire24")
+    wf = card.weights[0]
+    src = SHIPPED / wf.file
+    dest = fetch(wf, tmp_path / "w", url=src.as_uri())
+    assert dest == tmp_path / "w" / wf.file and dest.read_bytes() == src.read_bytes()
+
+
+def test_list_says_which_checkpoints_are_shipped(tmp_path):
+    from click.testing import CliRunner
+
+    from benchmark.cli import main
+
+    r = CliRunner().invoke(main, ["list", "--weights-dir", str(tmp_path), "--data-root", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    rows = {ln.split()[0]: ln for ln in r.output.splitlines() if ln.strip()}
+    for p in _shipped_files():
+        (name,) = [c.name for c in registry.cards() if any(w.file == p.name for w in c.weights)]
+        assert f"{p.name}: ok (shipped)" in rows[name]
+    assert "IMDN_x4.pth: missing" in rows["IMDN"]
