@@ -37,6 +37,7 @@ import registry
 from benchmark import data as data_mod
 from benchmark.commands import _int_list
 from benchmark.degrade import STANDARD_DEGRADATIONS, bicubic_lr, mod_crop
+from benchmark.external import adhoc_models, adhoc_options
 from benchmark.flops import count_flops
 from benchmark.infer import to_input
 from benchmark.schema import METRICS
@@ -91,8 +92,8 @@ def card_problems(card: ModelCard) -> list[str]:
     if not card.input_range > 0:
         bad.append(f"input_range {card.input_range!r} must be positive")
     if card.paper is None:
-        if card.kind != "baseline":
-            bad.append("paper is missing (only a baseline may have none)")
+        if card.kind != "baseline" and not card.external:  # a user's own model may not be published yet
+            bad.append("paper is missing (only a baseline or an external model may have none)")
     else:
         if not _URL.match(card.paper.url or ""):
             bad.append(f"paper url {card.paper.url!r} is not an http(s) URL")
@@ -110,7 +111,7 @@ def _weight_problems(card: ModelCard) -> list[str]:
     seen: dict[tuple[str, int], str] = {}
     for w in card.weights:
         where = f"weights {w.file!r}"
-        if not w.file or Path(w.file).is_absolute() or ".." in Path(w.file).parts:
+        if not w.file or (Path(w.file).is_absolute() and not card.external) or ".." in Path(w.file).parts:
             bad.append(f"{where}: file must be a path relative to the weights folder")
         if not _SHA256.match(w.sha256 or ""):
             bad.append(f"{where}: sha256 {w.sha256!r} is not 64 lower-case hex digits")
@@ -343,12 +344,14 @@ def format_table(results: Sequence[CheckResult]) -> str:
 
 
 @click.command("validate")
-@click.argument("names", nargs=-1, required=True)
+@click.argument("names", nargs=-1)
 @click.option("--scale", "scales", default=None, callback=lambda ctx, p, v: v and _int_list(ctx, p, v),
               help="comma list of scales (default: each card's own)")
 @click.option("--weights-dir", type=click.Path(file_okay=False), default=None)
+@adhoc_options
 @click.pass_context
-def validate_command(ctx, names, scales, weights_dir) -> None:
+def validate_command(ctx, names, scales, weights_dir, arch, checkpoint, adhoc_name, arch_kwargs, input_range,
+                     state_key) -> None:
     """Check that models keep the harness's contract (NAME: a model, a variant, or 'all').
 
     Builds each at each scale, checks the output's shape, range and determinism on a real LR image, a
@@ -356,6 +359,9 @@ def validate_command(ctx, names, scales, weights_dir) -> None:
     if any check fails."""
     from registry.select import resolve_names
 
+    names = [*names, *adhoc_models(arch, checkpoint, adhoc_name, arch_kwargs, input_range, state_key, scales or [4])]
+    if not names:
+        raise click.UsageError("name a model (or 'all'), or give --arch/--checkpoint")
     results: list[CheckResult] = []
     for card, variant in resolve_names(list(names)):
         results += validate_card(card, scales, weights_dir, variant=variant)

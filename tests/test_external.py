@@ -307,3 +307,11 @@ def test_a_plugin_whose_output_has_the_wrong_size_is_refused_before_anything_is_
     r = cli("--plugin", plugin, "run", "--models", "MyNet", "--datasets", "Demo", "--results", res)
     _one_line_error(r, "model MyNet x4", "expected (1, 3, 48, 48)")
     assert not res.exists()
+
+
+def test_validate_takes_an_adhoc_model(user_dir):
+    good = cli("validate", "--arch", f"{user_dir}/mynet.py:MyNet", "--checkpoint", user_dir / "mynet.pth")
+    assert good.exit_code == 0 and "all 7 checks passed" in good.output, good.output
+    bad = cli("validate", "--arch", f"{user_dir}/mynet.py:Shrinks", "--checkpoint", user_dir / "mynet.pth",
+              "--name", "shrinks")
+    assert bad.exit_code == 1 and "shrinks" in bad.output and "FAIL" in bad.output, bad.output

@@ -197,7 +197,7 @@ def test_a_build_that_raises_fails_build_and_skips_the_rest():
     (dict(published=(Published("Set5", 2, 0.93, 30.0, "paper"),)), "PSNR 0.93 is not a plausible dB value"),
     (dict(published=(Published("Set5", 2, 30.0, 0.9, "paper", variant="Other"),)), "variant 'Other' is not one of"),
     (dict(paper=Paper("A stand-in", "Tests", 2025, "arxiv 1234")), "paper url 'arxiv 1234' is not an http(s) URL"),
-    (dict(paper=None), "paper is missing (only a baseline may have none)"),
+    (dict(paper=None), "paper is missing (only a baseline or an external model may have none)"),
     (dict(name="A,B"), "name 'A,B' is empty, padded or has ','"),
     (dict(scales=(2, 2)), "scales (2, 2) must be distinct positive integers"),
 ])
