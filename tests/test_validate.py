@@ -228,6 +228,9 @@ def test_command_prints_the_table_and_exits_0_when_all_pass(tmp_path):
 
 
 def test_command_exits_1_and_names_the_failed_check():
+    import _faulty_models
+
+    _faulty_models.register_all()  # another test may have unregistered them (test_faults does)
     r = CliRunner().invoke(main, ["validate", "T-shape", "T-good"])  # _faulty_models' registered stand-ins
     assert r.exit_code == 1, r.output
     rows = {ln.split()[0]: ln.split() for ln in r.output.splitlines()[1:3]}
