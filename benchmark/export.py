@@ -26,9 +26,6 @@ re-exported, keeps it). :func:`open_source` reads a results folder or a bundle a
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -37,7 +34,7 @@ import click
 import pandas as pd
 
 from benchmark import store
-from benchmark.fsutil import give_normal_mode
+from benchmark.fsutil import replaced_folder
 
 __all__ = ["ExportError", "Source", "open_source", "is_bundle", "export", "dataset_card", "export_command",
            "BUNDLE_FILE", "TABLE_FILES", "FORMAT", "FORMAT_VERSION"]
@@ -276,30 +273,14 @@ def export(results_dir: str | Path, out: str | Path, *, models: str | None = Non
     tables = {t: tables[t] for t in TABLE_FILES}
     info = _manifest(tables, label, license_id)
 
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-new-", dir=out.parent))
-    except OSError as e:
-        raise ExportError(f"{out}: cannot write the bundle there ({e.strerror or e})") from None
-    old = None
-    try:
-        give_normal_mode(tmp)
+    with replaced_folder(out, lambda e: ExportError(f"{out}: cannot write the bundle there ({e.strerror or e})")) \
+            as tmp:
         for t, df in tables.items():
             if len(df) or t == "summary":
                 (tmp / TABLE_FILES[t]).parent.mkdir(parents=True, exist_ok=True)
                 store.write_file(tmp / TABLE_FILES[t], t, df)
         (tmp / BUNDLE_FILE).write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         (tmp / "README.md").write_text(dataset_card(info), encoding="utf-8")
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}-old-", dir=out.parent))
-            os.rmdir(old)
-            os.rename(out, old)
-        os.rename(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None and old.exists():
-            shutil.rmtree(old, ignore_errors=True)
     return info
 
 

@@ -27,8 +27,6 @@ swapped in, so a reader never sees half a site.
 from __future__ import annotations
 
 import filecmp
-import os
-import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -37,7 +35,7 @@ import click
 
 from benchmark import store
 from benchmark.export import is_bundle, open_source
-from benchmark.fsutil import give_normal_mode
+from benchmark.fsutil import replaced_folder
 from benchmark.site.pages import MARKER, SiteError, render_into
 from benchmark.site.sources import combined
 from benchmark.site.tracks import slug
@@ -72,33 +70,12 @@ def render(results_dir: str | Path | Sequence[str | Path] = "results", out_dir: 
             open_source(p)  # a folder that is neither results nor a bundle: said before anything is written
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MARKER).is_file())):
         raise SiteError(f"{out} exists and is not a srbench site (no {MARKER}); refusing to replace it")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-new-", dir=out.parent))
-    except OSError as e:
-        raise SiteError(f"{out}: cannot write the site there ({e.strerror or e}); nothing was changed") from None
-    old = None
-    try:
-        give_normal_mode(tmp)
-        with combined(paths) as c:
-            info = render_into(c.folder, tmp, visuals, shown_as=paths[0], sources=c.sources)
-            info["warnings"] = c.warnings
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}-old-", dir=out.parent))
-            os.rmdir(old)
-            os.rename(out, old)
-        try:
-            os.rename(tmp, out)
-        except OSError:
-            if old is not None:
-                os.rename(old, out)
-                old = None
-            raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None and old.exists():
-            shutil.rmtree(old, ignore_errors=True)
+    def cannot(e: OSError) -> SiteError:
+        return SiteError(f"{out}: cannot write the site there ({e.strerror or e}); nothing was changed")
+
+    with replaced_folder(out, cannot) as tmp, combined(paths) as c:
+        info = render_into(c.folder, tmp, visuals, shown_as=paths[0], sources=c.sources)
+        info["warnings"] = c.warnings
     return info
 
 
