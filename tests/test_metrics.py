@@ -95,3 +95,31 @@ def test_ntire_rgb_psnr_ssim_match_an_independent_computation():
     (got,) = psnr_ssim_rgb(torch.from_numpy(sr), torch.from_numpy(hr), border=b)
     assert got.psnr == pytest.approx(ref_psnr, abs=1e-9)
     assert got.ssim == pytest.approx(ref_ssim, abs=1e-9)
+
+
+@pytest.mark.parametrize("seed,border,h,gray,conv", [(0, 2, 40, False, "rgb"), (1, 4, 230, False, "rgb"),
+                                                      (2, 3, 40, True, "y"), (3, 4, 120, True, "rgb")])
+def test_scores_against_a_precomputed_hr_reference_equal_the_direct_ones(seed, border, h, gray, conv):
+    """The worker scores every model's SR against one HRReference per image; the result must be the
+    direct psnr_ssim_y's (to float64 rounding), and scikit-image's."""
+    from protocol.metrics import hr_reference, psnr_ssim_y_against
+
+    sr, hr = _pair(seed, h=h)
+    if gray:
+        hr, sr = hr[:1].expand(3, -1, -1).contiguous(), sr
+    ref = hr_reference(hr, border, gray=gray, convention=conv)
+    got = psnr_ssim_y_against(sr, ref)[0]
+    want = psnr_ssim_y(sr, hr, border, gray=gray, convention=conv)[0]
+    assert abs(got.psnr - want.psnr) < 1e-10 and abs(got.ssim - want.ssim) < 1e-12
+    if not gray:
+        ys, yh = _skimage_y(sr), _skimage_y(hr)
+        c = (slice(border, -border), slice(border, -border))
+        ref_ssim = structural_similarity(yh[c], ys[c], data_range=255, gaussian_weights=True, sigma=1.5,
+                                         use_sample_covariance=False, win_size=11)
+        assert abs(got.ssim - ref_ssim) < 1e-6
+    # one reference serves any number of SRs, and is not changed by scoring against it
+    y_before = ref.y.clone()
+    assert psnr_ssim_y_against(sr, ref)[0] == got
+    assert torch.equal(ref.y, y_before)
+    with pytest.raises(ValueError, match="differs from the HR reference"):
+        psnr_ssim_y_against(sr[:, :-1], ref)
