@@ -118,12 +118,16 @@ def print_summary(summary: pd.DataFrame, results_dir) -> None:
               help="LR pixels of context around each tile (default 32)")
 @click.option("--threads", default=None, type=int, metavar="N",
               help="torch threads per worker (default: torch's; with --executor ray also the CPUs per task)")
+@click.option("--workers", default=1, show_default=True, type=int, metavar="N",
+              help="local child processes running work items side by side, each with cores/N torch threads "
+              "unless --threads is given (1: in this process)")
 @click.option("--fresh", is_flag=True, help="start over instead of resuming an interrupted run of the same work")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 @adhoc_options
 @click.pass_context
 def run(ctx, models, datasets, scales, degradations, gray, metric, self_ensemble, data_root, weights_dir, results_dir,
-        cache_dir, device, executor, address, timeout, tile, tile_overlap, threads, fresh, quiet, arch, checkpoint,
+        cache_dir, device, executor, address, timeout, tile, tile_overlap, threads, workers, fresh, quiet, arch,
+        checkpoint,
         adhoc_name, arch_kwargs, input_range, state_key) -> None:
     """Evaluate models on test sets and store the results as parquet.
 
@@ -152,6 +156,10 @@ def run(ctx, models, datasets, scales, degradations, gray, metric, self_ensemble
         raise PlanError(f"--tile-overlap must be >= 0, not {tile_overlap}")
     if threads is not None and threads < 1:
         raise PlanError(f"--threads must be >= 1, not {threads}")
+    if workers < 1:
+        raise PlanError(f"--workers must be >= 1, not {workers}")
+    if workers > 1 and executor == "ray":
+        raise PlanError("--workers is for --executor local (Ray places its own workers)")
     if executor == "ray":
         from benchmark.executors import RAY_HINT
 
@@ -181,10 +189,10 @@ def run(ctx, models, datasets, scales, degradations, gray, metric, self_ensemble
                             "degradation": degradations, "gray": gray, "metric": metric, "tta": tta,
                             "device": device, "tile": tile,
                             "tile_overlap": tile_overlap, "threads": threads, "executor": executor,
-                            "timeout": timeout},
+                            "timeout": timeout, "workers": workers},
                       executor=executor, address=address, timeout=timeout, tile=tile,
                       tile_overlap=DEFAULT_TILE_OVERLAP if tile_overlap is None else tile_overlap, fresh=fresh,
-                      threads=threads)
+                      threads=threads, workers=workers)
     with tqdm(total=total, unit="img", disable=quiet, file=sys.stderr) as bar:
         def log(msg: str) -> None:
             bar.write(f"warning: {msg}", file=sys.stderr)

@@ -29,6 +29,7 @@ import pandas as pd
 
 from benchmark import journal as journal_mod
 from benchmark import store
+from benchmark.timing import STAGE_SECONDS
 
 ProgressFn = Callable[[int], None]
 LogFn = Callable[[str], None]
@@ -116,7 +117,9 @@ class Driver:
     def _add_row(self, st: _State, row: dict) -> None:
         unit = row[st.job.unit_field]
         rec = {**row, "event": "row", "sha256": st.job.unit_sha(unit)}
+        t0 = time.perf_counter()
         st.log.append(rec)
+        STAGE_SECONDS["journal (driver)"] += time.perf_counter() - t0
         st.rows[unit] = rec
         st.t_last = time.monotonic()
         if self.progress:

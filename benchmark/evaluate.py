@@ -13,6 +13,7 @@ result for its key. The cards of the evaluated models are snapshotted into ``car
 from __future__ import annotations
 
 import math
+import os
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -30,6 +31,7 @@ from benchmark.driver import Driver, DriverError, Job, LogFn, ProgressFn, now_is
 from benchmark.executors import ExecutorError, make_executor
 from benchmark.infer import DEFAULT_TILE_OVERLAP
 from benchmark.plan import PlanError, RunPlan, WorkItem
+from benchmark.timing import STAGE_SECONDS
 from protocol import PROTOCOL_VERSION
 from registry.weights import weights_dir as resolve_weights_dir
 
@@ -51,7 +53,8 @@ class RunOptions:
     tile: int | None = None  # LR tile size; None/0: whole images (tiles only after an OOM)
     tile_overlap: int = DEFAULT_TILE_OVERLAP
     fresh: bool = False  # ignore an interrupted run's journal and start over
-    threads: int | None = None  # torch threads in each worker (None: leave as is)
+    threads: int | None = None  # torch threads in each worker (None: leave as is; the cores / workers)
+    workers: int = 1  # local child processes running work items side by side (1: in this process)
 
 
 def item_key(item: WorkItem) -> str:
@@ -99,7 +102,8 @@ class EvalJob(Job):
         extra = (self.module,) if self.module and not self.module.startswith("registry") else ()
         c = self.ctx
         return worker.run_eval_task, worker.EvalTask(self.item, refs, c["weights_dir"], c["cache_dir"], c["device"],
-                                                     c["tile"], c["tile_overlap"], c["threads"], extra)
+                                                     c["tile"], c["tile_overlap"], c["threads"], extra,
+                                                     overlap=c["overlap"])
 
     def error_row(self, unit: str, status: str, message: str) -> dict:
         return worker.error_row(unit, status, message)
@@ -137,7 +141,7 @@ class EvalJob(Job):
             t0 = time.perf_counter()
             store.upsert(results, "images", images)
             store.upsert(results, "summary", pd.DataFrame([summary]))
-            worker.STAGE_SECONDS["store upserts"] += time.perf_counter() - t0
+            STAGE_SECONDS["store upserts (driver)"] += time.perf_counter() - t0
         return summary
 
 
@@ -167,12 +171,15 @@ def execute(run_plan: RunPlan, opts: RunOptions, progress: ProgressFn | None = N
     store.check_writable(results)
     check_results_dir(results, log)
     try:
-        executor = make_executor(opts.executor, opts.timeout, opts.device, opts.address, opts.threads)
+        executor = make_executor(opts.executor, opts.timeout, opts.device, opts.address, opts.threads,
+                                 workers=opts.workers)
     except ExecutorError as e:
         raise PlanError(str(e)) from None
     dev = opts.device
     ctx = {"results": results, "kept": [], "tile": opts.tile, "tile_overlap": opts.tile_overlap,
-           "threads": opts.threads, "weights_dir": str(resolve_weights_dir(opts.weights_dir).absolute()),
+           "threads": opts.threads or (max(1, (os.cpu_count() or 1) // opts.workers) if opts.workers > 1 else None),
+           "overlap": bool(getattr(executor, "in_process", False)),
+           "weights_dir": str(resolve_weights_dir(opts.weights_dir).absolute()),
            "cache_dir": str(LRCache(opts.cache_dir).root.absolute()),
            "device": getattr(executor, "device", None) or (dev if isinstance(dev, str) else str(dev))}
     jobs, cards = [], {}

@@ -12,6 +12,7 @@ which alone journals and stores them. It never writes a file and knows no task k
   with the timeout; a hung or crashed child is killed and a fresh one takes the next task. With
   ``fresh=True`` every task gets a new child (profiling: each model's peak memory is its own). A model
   registered outside ``registry/`` reaches the child by its module's name (the task's ``modules``).
+- ``ProcessPool``: ``srbench run --workers N``, N such children side by side, one item in each.
 - ``RayExecutor``: every item is a Ray generator task (``num_gpus=1`` when the cluster has GPUs) that
   streams its events back; a hung task is cancelled with ``ray.cancel(force=True)``; ``fresh=True``
   gives every task a new worker process (``max_calls=1``).
@@ -44,6 +45,7 @@ class InlineExecutor:
     """Runs each task's generator in the driver, one task at a time."""
 
     capacity = 1
+    in_process = True  # a crash here ends the whole run: no unit to attribute it to
 
     def __init__(self):
         self._queue: deque[tuple[int, object, object]] = deque()
@@ -194,6 +196,44 @@ class ProcessExecutor:
         self._current = None
 
 
+class ProcessPool:
+    """``workers`` supervised child processes (:class:`ProcessExecutor` each), one task in each at a
+    time: ``srbench run --workers N``. A hang or a death costs only its own child."""
+
+    def __init__(self, workers: int, fresh: bool = False):
+        self.members = [ProcessExecutor(fresh=fresh) for _ in range(workers)]
+        self.capacity = workers
+        self._ready: deque = deque()  # events already received but not yet handed out
+
+    def submit(self, tid: int, fn, task) -> None:
+        free = next((m for m in self.members if m._current is None), None)
+        if free is None:
+            raise RuntimeError(f"all {self.capacity} workers are busy")
+        free.submit(tid, fn, task)
+
+    def poll(self, timeout: float | None = None) -> tuple[int, dict] | None:
+        if self._ready:
+            return self._ready.popleft()
+        busy = [m for m in self.members if m._current is not None]
+        if not busy:
+            return None
+        waits = {h: m for m in busy for h in (m._conn, m._proc.sentinel)}
+        for h in mp_wait(list(waits), timeout):
+            got = waits[h].poll(0)
+            if got is not None:
+                self._ready.append(got)
+        return self._ready.popleft() if self._ready else None
+
+    def cancel(self, tid: int) -> None:
+        for m in self.members:
+            m.cancel(tid)
+        self._ready = deque(e for e in self._ready if e[0] != tid)
+
+    def close(self) -> None:
+        for m in self.members:
+            m.close()
+
+
 def _ray_task(fn, task) -> Iterator[dict]:
     """The Ray generator task: stream the task's events back to the driver."""
     yield from fn(task)
@@ -280,16 +320,19 @@ class RayExecutor:
 
 
 def make_executor(kind: str, timeout: float | None, device, address: str | None = None,
-                  threads: int | None = None, isolate: bool = False):
+                  threads: int | None = None, isolate: bool = False, workers: int = 1):
     """The executor for ``--executor``: 'local' (inline, or a child process under --timeout or
     ``isolate``, then a fresh one per task) or 'ray' (a fresh worker per task with ``isolate``)."""
     if kind == "ray":
         return RayExecutor(address, str(getattr(device, "type", device)), threads, fresh=isolate)
     if kind != "local":
         raise ExecutorError(f"--executor {kind!r}: use local or ray")
+    if workers > 1:
+        return ProcessPool(workers, fresh=isolate)
     if timeout or isolate:
         return ProcessExecutor(fresh=isolate)
     return InlineExecutor()
 
 
-__all__ = ["InlineExecutor", "ProcessExecutor", "RayExecutor", "ExecutorError", "make_executor", "RAY_HINT"]
+__all__ = ["InlineExecutor", "ProcessExecutor", "ProcessPool", "RayExecutor", "ExecutorError", "make_executor",
+           "RAY_HINT"]

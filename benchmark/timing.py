@@ -12,6 +12,7 @@ import os
 import re
 import statistics
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,10 @@ import numpy as np
 import torch
 
 T = TypeVar("T")
+
+# Cumulative wall seconds per stage of ``srbench run`` in this process (the worker's stages, the
+# driver's journal, the store's upserts); benches/bench_harness.py reads and clears it.
+STAGE_SECONDS: Counter[str] = Counter()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -271,3 +271,27 @@ def test_unknown_option_values_fail_in_one_line(test_models, mine, tmp_path, arg
     lines = res.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: ") and needle in lines[0], res.output
     assert not results.exists() or not list(results.glob("*.parquet"))
+
+
+def test_two_workers_run_items_side_by_side_and_bound_a_hang(test_models, mine, tmp_path):
+    """--workers 2: two child processes; the same rows as one worker, and a hang or a death costs
+    only its own item (the other worker goes on)."""
+    one, two = tmp_path / "one", tmp_path / "two"
+    r1 = _run(mine, one, "--models", "T-good,T-raise")
+    r2 = _run(mine, two, "--models", "T-good,T-raise,T-hang,T-die", "--workers", "2", "--timeout", "4")
+    assert r1.exit_code == 3 and r2.exit_code == 3, r2.output
+    s1, i1 = _tables(one)
+    s2, i2 = _tables(two)
+    for name in ("T-good", "T-raise"):
+        assert list(i1.loc[name, "psnr"].fillna(-1)) == list(i2.loc[name, "psnr"].fillna(-1))
+        assert list(i1.loc[name, "status"]) == list(i2.loc[name, "status"])
+    assert list(i2.loc["T-hang", "status"]) == ["ok", "ok", "timeout", "skipped"]
+    assert list(i2.loc["T-die", "status"]) == ["ok", "ok", "error", "skipped"]
+    runs = pd.read_parquet(two / "runs.parquet")
+    assert '"workers": 2' in runs["options"].iloc[0]
+
+
+def test_bad_workers_count_is_a_one_line_error(mine, tmp_path):
+    res = _run(mine, tmp_path / "r", "--models", "Bicubic", "--workers", "0")
+    assert res.exit_code == 1 and "--workers must be >= 1, not 0" in res.stderr
+    assert not (tmp_path / "r").exists() or not any((tmp_path / "r").glob("*.parquet"))

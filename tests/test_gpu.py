@@ -79,3 +79,50 @@ def test_compile_on_cuda():
     opts = ProfileOptions(device="cuda", compiled=True, **FAST)
     row = profile_isolated(ModelSpec("net", 1, builder=build_net), opts, timeout_s=600)
     assert row["compiled"] is True and row["runtime_ms"] > 0
+
+
+def test_eval_on_cuda_scores_equal_the_cpu_path_and_the_hr_side_stays_on_the_device(tmp_path):
+    """On CUDA the LR goes up once; forward, quantization, Y and the float64 PSNR/SSIM run on the
+    device against an HR reference kept there; only the scores come back. They equal the CPU path's."""
+    import registry
+    from benchmark import data as data_mod
+    from benchmark import worker
+    from benchmark.plan import WorkItem
+    from registry.base import ModelCard
+
+    registry.names()
+    registry.register(ModelCard(name="G-net", family="test", kind="other", paper=None, scales=(2,),
+                                build=lambda scale: _Up(scale), weights=()))
+    try:
+        demo = data_mod.load("Demo")
+        rows = {}
+        for dev in ("cpu", "cuda", "cuda-again"):  # the second CUDA pass finds every reference cached
+            if dev != "cuda-again":
+                worker._CACHE.clear()
+            task = worker.EvalTask(WorkItem("G-net", "G-net", "Demo", "bicubic", 2, "rgb"), demo.images[:3],
+                                   str(tmp_path), str(tmp_path / "lr"), dev.split("-")[0], overlap=True)
+            rows[dev] = [e for e in worker.run_eval_task(task) if e["event"] == "row"]
+        on_gpu = sum(n for d, n in worker._CACHE.device_bytes.items() if d.startswith("cuda"))
+        assert on_gpu > 0  # the references live on the GPU
+        # memory_mb is the forward pass's own peak: the cached references are not in it
+        for a, b in zip(rows["cuda"], rows["cuda-again"], strict=True):
+            assert 0 < a["memory_mb"] and abs(a["memory_mb"] - b["memory_mb"]) < 1.0
+        for c, g in zip(rows["cpu"], rows["cuda"], strict=True):
+            assert c["status"] == g["status"] == "ok"
+            assert abs(c["psnr"] - g["psnr"]) < 1e-6 and abs(c["ssim"] - g["ssim"]) < 1e-8
+    finally:
+        registry._CARDS.pop("g-net", None)
+        worker._CACHE.clear()
+
+
+class _Up(nn.Module):
+    """Deterministic on both devices: a fixed 3x3 blur after a nearest-neighbour upsampling."""
+
+    def __init__(self, scale: int):
+        super().__init__()
+        self.scale = scale
+        self.blur = nn.Conv2d(3, 3, 3, padding=1, groups=3, bias=False)
+        nn.init.constant_(self.blur.weight, 1 / 9)
+
+    def forward(self, x):
+        return self.blur(torch.nn.functional.interpolate(x, scale_factor=self.scale, mode="nearest"))
