@@ -182,7 +182,9 @@ def test_run_self_ensemble_end_to_end(tiny, tmp_path):
     assert "x8 self-ensemble" in out
     s = store.read(res, "summary").set_index("tta")
     assert sorted(s.index) == ["none", "x8"]
-    assert s.loc["x8", "runtime_ms"] > s.loc["none", "runtime_ms"]  # eight passes per image
+    # both timed (the x8 figure sums its eight passes; how many passes run is tested on super_resolve:
+    # comparing the two times here would be a timed assert, flaky on a busy machine)
+    assert (s["runtime_ms"] > 0).all()
     imgs = store.read(res, "images")
     assert sorted(imgs["tta"].unique()) == ["none", "x8"] and len(imgs) == 4
 
