@@ -1,0 +1,239 @@
+// srbench's fused CPU selective scan (Mamba-1), built at first use by registry/ops/scan_cpu.py.
+//
+// One work item is (batch b, group g, block of W consecutive channels of that group).  The W channels
+// are the SIMD lanes: their N-vector states h[n][w] stay in a small stack buffer while the item walks
+// the tokens in tiles of T.  Per tile, dt (bias, softplus), dt*u, B[t, :], C[t, :] are copied into
+// contiguous buffers (so any input strides work), then for each token and state n:
+//     h[n][w] = exp(max(dt[w] * A[n][w], floor)) * h[n][w] + dt[w] * u[w] * B[t][n]
+// (computed as 2^max(dt * A*log2(e), floor*log2(e)))
+//     y[w]   += C[t][n] * h[n][w]
+// and y = (y + D * u) * silu(z) is written back.  Items run in parallel with at::parallel_for.
+#include <torch/extension.h>
+
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+namespace {
+
+constexpr int64_t kTile = 64;  // tokens per tile
+
+// 2^x for float32, x clamped to [-126, 127] (the result stays a normal number): x = k + f with k an
+// integer and |f| <= 1/2, 2^f = 1 + f*q(f) with q of degree 5 fitted for srbench (relative error
+// ~1e-7, exact at f = 0, so decays near 1 carry no bias); plain arithmetic, so it vectorises.
+inline float fast_exp2(float x) {
+  x = std::min(std::max(x, -126.0f), 127.0f);
+  const float kr = x + 12582912.0f;  // 1.5 * 2^23: its low mantissa bits are round(x)
+  const float k = kr - 12582912.0f;
+  const float f = x - k;
+  float q = 1.535334886e-04f;
+  q = q * f + 1.339887269e-03f;
+  q = q * f + 9.618437849e-03f;
+  q = q * f + 5.550332367e-02f;
+  q = q * f + 2.402264774e-01f;
+  q = q * f + 6.931471825e-01f;
+  const float p = q * f + 1.0f;
+  int32_t kb;
+  std::memcpy(&kb, &kr, sizeof(kb));
+  const int32_t bits = (kb - 0x4B400000 + 127) << 23;  // 2^k
+  float s;
+  std::memcpy(&s, &bits, sizeof(s));
+  return p * s;
+}
+
+constexpr double kLog2e = 1.4426950408889634;
+
+inline float exp_of(float x) { return fast_exp2(x * static_cast<float>(kLog2e)); }
+inline double exp_of(double x) { return std::exp(x); }
+// exp(x) for x = y * log2(e) already scaled (the decays: A is pre-multiplied by log2(e)).
+inline float exp2_of(float x) { return fast_exp2(x); }
+inline double exp2_of(double x) { return std::exp2(x); }
+
+// log(x) for float32 x >= 1 (finite): Cephes' logf polynomial after splitting off the exponent.
+inline float fast_log(float x) {
+  int32_t bits;
+  std::memcpy(&bits, &x, sizeof(bits));
+  float e = static_cast<float>(((bits >> 23) & 0xff) - 126);
+  bits = (bits & 0x007fffff) | 0x3f000000;  // mantissa in [0.5, 1)
+  float m;
+  std::memcpy(&m, &bits, sizeof(m));
+  const bool lo = m < 0.707106781186547524f;
+  e = lo ? e - 1.0f : e;
+  m = lo ? m + m - 1.0f : m - 1.0f;
+  const float z = m * m;
+  float y = 7.0376836292e-2f;
+  y = y * m - 1.1514610310e-1f;
+  y = y * m + 1.1676998740e-1f;
+  y = y * m - 1.2420140846e-1f;
+  y = y * m + 1.4249322787e-1f;
+  y = y * m - 1.6668057665e-1f;
+  y = y * m + 2.0000714765e-1f;
+  y = y * m - 2.4999993993e-1f;
+  y = y * m + 3.3333331174e-1f;
+  y = y * m * z;
+  y += e * -2.12194440e-4f;
+  y += -0.5f * z;
+  return m + y + e * 0.693359375f;
+}
+
+// torch's F.softplus (beta 1, threshold 20).  float32: log1p(e) = log(1 + e) * e / ((1 + e) - 1).
+inline float softplus(float x) {
+  const float e = exp_of(std::min(x, 20.0f));
+  const float u = 1.0f + e, d = u - 1.0f;
+  const float l = fast_log(u) * (e / (d == 0.0f ? 1.0f : d));  // computed unconditionally: vectorises
+  return x > 20.0f ? x : (d == 0.0f ? e : l);
+}
+inline double softplus(double x) { return x > 20.0 ? x : std::log1p(std::exp(x)); }
+
+struct Strides3 {  // a (batch, D, L) tensor
+  int64_t b, d, t;
+  explicit Strides3(const at::Tensor& x) : b(x.stride(0)), d(x.stride(1)), t(x.stride(2)) {}
+};
+
+template <typename S, int W, bool kConstB, bool kConstC>
+void scan_items(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A, const at::Tensor& B,
+                const at::Tensor& C, const at::Tensor* Dv, const at::Tensor* z, const at::Tensor* bias,
+                bool use_softplus, S log_floor, int64_t G, at::Tensor& y, at::Tensor* last) {
+  const int64_t bsz = u.size(0), dim = u.size(1), L = u.size(2), N = A.size(1);
+  const int64_t Dg = dim / G, nblk = (Dg + W - 1) / W;
+  const S* up = u.data_ptr<S>();
+  const S* dp = delta.data_ptr<S>();
+  const S* zp = z ? z->data_ptr<S>() : nullptr;
+  const S* Ap = A.data_ptr<S>();  // (D, N) contiguous
+  const S* Bp = B.data_ptr<S>();
+  const S* Cp = C.data_ptr<S>();
+  const S* Dp = Dv ? Dv->data_ptr<S>() : nullptr;
+  const S* biasp = bias ? bias->data_ptr<S>() : nullptr;
+  S* yp = y.data_ptr<S>();
+  S* lastp = last ? last->data_ptr<S>() : nullptr;
+  const Strides3 su(u), sdl(delta), sy(y);
+  const Strides3 sz = z ? Strides3(*z) : su;
+  // B/C: (batch, G, N, L) with any strides, or constant (D, N) contiguous.
+  const int64_t bsb = kConstB ? 0 : B.stride(0), bsg = kConstB ? 0 : B.stride(1);
+  const int64_t bsn = kConstB ? 0 : B.stride(2), bst = kConstB ? 0 : B.stride(3);
+  const int64_t csb = kConstC ? 0 : C.stride(0), csg = kConstC ? 0 : C.stride(1);
+  const int64_t csn = kConstC ? 0 : C.stride(2), cst = kConstC ? 0 : C.stride(3);
+
+  const S floor2 = log_floor * S(kLog2e);
+
+  at::parallel_for(0, bsz * G * nblk, 1, [&](int64_t begin, int64_t end) {
+    std::vector<S> buf(2 * N * W + 2 * W + 5 * kTile * W + 2 * std::max(kTile * N, N * W));
+    S* Al = buf.data();          // [N][W] A * log2(e) of the lanes
+    S* h = Al + N * W;           // [N][W] states
+    S* Dl = h + N * W;           // [W] D
+    S* bl = Dl + W;              // [W] delta_bias
+    S* dtl = bl + W;             // [T][W] dt
+    S* ul = dtl + kTile * W;     // [T][W] u
+    S* dul = ul + kTile * W;     // [T][W] dt * u
+    S* zl = dul + kTile * W;     // [T][W] z
+    S* yl = zl + kTile * W;      // [T][W] output
+    S* Bl = yl + kTile * W;      // [T][N] B (or [N][W] when constant)
+    S* Cl = Bl + std::max(kTile * N, N * W);
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t b = item / (G * nblk), g = (item / nblk) % G, j = item % nblk;
+      const int64_t d0 = g * Dg + j * W;
+      const int nw = static_cast<int>(std::min<int64_t>(W, Dg - j * W));
+      std::fill(buf.begin(), buf.end(), S(0));  // lanes past nw stay 0: decay 1, input 0
+      for (int w = 0; w < nw; ++w) {
+        for (int64_t n = 0; n < N; ++n) {
+          Al[n * W + w] = Ap[(d0 + w) * N + n] * S(kLog2e);
+          if (kConstB) Bl[n * W + w] = Bp[(d0 + w) * N + n];
+          if (kConstC) Cl[n * W + w] = Cp[(d0 + w) * N + n];
+        }
+        Dl[w] = Dp ? Dp[d0 + w] : S(0);
+        bl[w] = biasp ? biasp[d0 + w] : S(0);
+      }
+      for (int64_t t0 = 0; t0 < L; t0 += kTile) {
+        const int64_t nt = std::min(kTile, L - t0);
+        for (int64_t t = 0; t < nt; ++t) {  // gather the tile (any strides)
+          const int64_t tt = t0 + t;
+          for (int w = 0; w < nw; ++w) {
+            const int64_t d = d0 + w;
+            dtl[t * W + w] = dp[b * sdl.b + d * sdl.d + tt * sdl.t];
+            ul[t * W + w] = up[b * su.b + d * su.d + tt * su.t];
+            if (zp) zl[t * W + w] = zp[b * sz.b + d * sz.d + tt * sz.t];
+          }
+          if (!kConstB)
+            for (int64_t n = 0; n < N; ++n) Bl[t * N + n] = Bp[b * bsb + g * bsg + n * bsn + tt * bst];
+          if (!kConstC)
+            for (int64_t n = 0; n < N; ++n) Cl[t * N + n] = Cp[b * csb + g * csg + n * csn + tt * cst];
+        }
+        for (int64_t t = 0; t < nt; ++t)
+          for (int w = 0; w < W; ++w) dtl[t * W + w] += bl[w];
+        if (use_softplus)  // (its own loop, no branch inside, so that it vectorises)
+          for (int64_t i = 0; i < nt * W; ++i) dtl[i] = softplus(dtl[i]);
+        for (int64_t i = 0; i < nt * W; ++i) dul[i] = dtl[i] * ul[i];
+        for (int64_t t = 0; t < nt; ++t) {  // the recurrence
+          const S* __restrict dtv = dtl + t * W;
+          const S* __restrict duv = dul + t * W;
+          S acc[W];
+          for (int w = 0; w < W; ++w) acc[w] = S(0);
+          for (int64_t n = 0; n < N; ++n) {
+            const S* __restrict a = Al + n * W;
+            S* __restrict hn = h + n * W;
+            const S* __restrict bv = Bl + n * W;  // used when constant
+            const S* __restrict cv = Cl + n * W;
+            const S bt = kConstB ? S(0) : Bl[t * N + n];
+            const S ct = kConstC ? S(0) : Cl[t * N + n];
+            for (int w = 0; w < W; ++w) {
+              const S e = exp2_of(std::max(dtv[w] * a[w], floor2));
+              const S hv = e * hn[w] + duv[w] * (kConstB ? bv[w] : bt);
+              hn[w] = hv;
+              acc[w] += (kConstC ? cv[w] : ct) * hv;
+            }
+          }
+          for (int w = 0; w < W; ++w) yl[t * W + w] = acc[w];
+        }
+        for (int64_t t = 0; t < nt; ++t)
+          for (int w = 0; w < W; ++w) yl[t * W + w] += Dl[w] * ul[t * W + w];
+        if (zp)
+          for (int64_t i = 0; i < nt * W; ++i) yl[i] *= zl[i] / (S(1) + exp_of(-zl[i]));
+        for (int64_t t = 0; t < nt; ++t)
+          for (int w = 0; w < nw; ++w) yp[b * sy.b + (d0 + w) * sy.d + (t0 + t) * sy.t] = yl[t * W + w];
+      }
+      if (lastp)
+        for (int w = 0; w < nw; ++w)
+          for (int64_t n = 0; n < N; ++n) lastp[(b * dim + d0 + w) * N + n] = h[n * W + w];
+    }
+  });
+}
+
+template <typename S, int W>
+void dispatch_bc(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A, const at::Tensor& B,
+                 const at::Tensor& C, const at::Tensor* Dv, const at::Tensor* z, const at::Tensor* bias,
+                 bool sp, S floor, int64_t G, at::Tensor& y, at::Tensor* last) {
+  const bool cb = B.dim() == 2, cc = C.dim() == 2;
+  if (cb && cc) scan_items<S, W, true, true>(u, delta, A, B, C, Dv, z, bias, sp, floor, G, y, last);
+  else if (cb) scan_items<S, W, true, false>(u, delta, A, B, C, Dv, z, bias, sp, floor, G, y, last);
+  else if (cc) scan_items<S, W, false, true>(u, delta, A, B, C, Dv, z, bias, sp, floor, G, y, last);
+  else scan_items<S, W, false, false>(u, delta, A, B, C, Dv, z, bias, sp, floor, G, y, last);
+}
+
+}  // namespace
+
+// u, delta, z, y: (batch, D, L), any strides, one dtype (float32 or float64); A (D, N), D, delta_bias
+// (D,), constant B/C (D, N): contiguous; B/C otherwise (batch, G, N, L), any strides; last: (batch, D, N)
+// contiguous or an empty tensor.  The caller (scan_cpu.py) has checked the shapes and dtypes.
+void scan_fwd(at::Tensor u, at::Tensor delta, at::Tensor A, at::Tensor B, at::Tensor C,
+              c10::optional<at::Tensor> Dv, c10::optional<at::Tensor> z, c10::optional<at::Tensor> bias,
+              bool delta_softplus, double log_floor, int64_t groups, at::Tensor y, at::Tensor last) {
+  const at::Tensor* Dp = Dv.has_value() ? &Dv.value() : nullptr;
+  const at::Tensor* zp = z.has_value() ? &z.value() : nullptr;
+  const at::Tensor* bp = bias.has_value() ? &bias.value() : nullptr;
+  at::Tensor* lp = last.numel() ? &last : nullptr;
+  if (u.scalar_type() == at::kFloat) {
+    dispatch_bc<float, 16>(u, delta, A, B, C, Dp, zp, bp, delta_softplus, static_cast<float>(log_floor),
+                           groups, y, lp);
+  } else if (u.scalar_type() == at::kDouble) {
+    dispatch_bc<double, 8>(u, delta, A, B, C, Dp, zp, bp, delta_softplus, log_floor, groups, y, lp);
+  } else {
+    TORCH_CHECK(false, "srbench scan_cpu: float32 or float64 only, not ", u.scalar_type());
+  }
+}
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("scan_fwd", &scan_fwd, "srbench fused CPU selective scan (forward)");
+}
