@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 namespace {
@@ -93,6 +94,84 @@ struct Strides3 {  // a (batch, D, L) tensor
   explicit Strides3(const at::Tensor& x) : b(x.stride(0)), d(x.stride(1)), t(x.stride(2)) {}
 };
 
+// The recurrence over one tile of nt tokens for the W lanes (states h[N][W], updated in place):
+// y[t][w] = sum_n C[t][n] * h[n][w] after h[n][w] = 2^max(dt*A2, floor2) * h[n][w] + dt*u * B[t][n].
+template <typename S, int W, bool kConstB, bool kConstC>
+void recurrence_tile(int64_t nt, int64_t N, const S* Al, S* h, const S* dtl, const S* dul, const S* Bl,
+                     const S* Cl, S* yl, S floor2) {
+  if constexpr (std::is_same_v<S, float>) {
+    // GCC/Clang vector extensions: one lane vector per state n, the sums in registers.
+    typedef float vf __attribute__((vector_size(W * sizeof(float))));
+    typedef int32_t vi __attribute__((vector_size(W * sizeof(float))));
+    auto load = [](const float* p) { vf v; std::memcpy(&v, p, sizeof(v)); return v; };
+    const vf lo = vf{} + floor2, hi = vf{} + 127.0f, magic = vf{} + 12582912.0f;
+    for (int64_t t = 0; t < nt; ++t) {
+      const vf dtv = load(dtl + t * W), duv = load(dul + t * W);
+      vf acc0 = vf{}, acc1 = vf{};
+      for (int64_t n = 0; n < N; ++n) {
+        vf x = dtv * load(Al + n * W);
+        x = x > lo ? x : lo;
+        x = x < hi ? x : hi;
+        const vf kr = x + magic;  // as fast_exp2
+        const vf f = x - (kr - magic);
+        vf q = vf{} + 1.535334886e-04f;
+        q = q * f + 1.339887269e-03f;
+        q = q * f + 9.618437849e-03f;
+        q = q * f + 5.550332367e-02f;
+        q = q * f + 2.402264774e-01f;
+        q = q * f + 6.931471825e-01f;
+        const vi bits = ((vi)kr - (0x4B400000 - 127)) << 23;
+        const vf e = (q * f + 1.0f) * (vf)bits;
+        const vf b = kConstB ? load(Bl + n * W) : vf{} + Bl[t * N + n];
+        const vf c = kConstC ? load(Cl + n * W) : vf{} + Cl[t * N + n];
+        const vf hv = e * load(h + n * W) + duv * b;
+        std::memcpy(h + n * W, &hv, sizeof(hv));
+        if (n & 1) acc1 += c * hv; else acc0 += c * hv;
+      }
+      const vf y = acc0 + acc1;
+      std::memcpy(yl + t * W, &y, sizeof(y));
+    }
+  } else {
+    for (int64_t t = 0; t < nt; ++t) {
+      S acc[W];
+      for (int w = 0; w < W; ++w) acc[w] = S(0);
+      for (int64_t n = 0; n < N; ++n)
+        for (int w = 0; w < W; ++w) {
+          const S e = exp2_of(std::max(dtl[t * W + w] * Al[n * W + w], floor2));
+          const S b = kConstB ? Bl[n * W + w] : Bl[t * N + n];
+          const S c = kConstC ? Cl[n * W + w] : Cl[t * N + n];
+          const S hv = e * h[n * W + w] + dul[t * W + w] * b;
+          h[n * W + w] = hv;
+          acc[w] += c * hv;
+        }
+      for (int w = 0; w < W; ++w) yl[t * W + w] = acc[w];
+    }
+  }
+}
+
+// tile[t][w] = x[w * s.d + t * s.t] for t < nt, w < nw: the loop along the unit stride innermost.
+template <typename S, int W>
+void gather(S* tile, const S* x, const Strides3& s, int64_t nt, int nw) {
+  if (s.t == 1) {
+    for (int w = 0; w < nw; ++w)
+      for (int64_t t = 0; t < nt; ++t) tile[t * W + w] = x[w * s.d + t];
+  } else {
+    for (int64_t t = 0; t < nt; ++t)
+      for (int w = 0; w < nw; ++w) tile[t * W + w] = x[w * s.d + t * s.t];
+  }
+}
+
+template <typename S, int W>
+void scatter(S* x, const Strides3& s, const S* tile, int64_t nt, int nw) {
+  if (s.t == 1) {
+    for (int w = 0; w < nw; ++w)
+      for (int64_t t = 0; t < nt; ++t) x[w * s.d + t] = tile[t * W + w];
+  } else {
+    for (int64_t t = 0; t < nt; ++t)
+      for (int w = 0; w < nw; ++w) x[w * s.d + t * s.t] = tile[t * W + w];
+  }
+}
+
 template <typename S, int W, bool kConstB, bool kConstC>
 void scan_items(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A, const at::Tensor& B,
                 const at::Tensor& C, const at::Tensor* Dv, const at::Tensor* z, const at::Tensor* bias,
@@ -111,16 +190,10 @@ void scan_items(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& 
   S* lastp = last ? last->data_ptr<S>() : nullptr;
   const Strides3 su(u), sdl(delta), sy(y);
   const Strides3 sz = z ? Strides3(*z) : su;
-  // B/C: (batch, G, N, L) with any strides, or constant (D, N) contiguous.
-  const int64_t bsb = kConstB ? 0 : B.stride(0), bsg = kConstB ? 0 : B.stride(1);
-  const int64_t bsn = kConstB ? 0 : B.stride(2), bst = kConstB ? 0 : B.stride(3);
-  const int64_t csb = kConstC ? 0 : C.stride(0), csg = kConstC ? 0 : C.stride(1);
-  const int64_t csn = kConstC ? 0 : C.stride(2), cst = kConstC ? 0 : C.stride(3);
-
   const S floor2 = log_floor * S(kLog2e);
 
   at::parallel_for(0, bsz * G * nblk, 1, [&](int64_t begin, int64_t end) {
-    std::vector<S> buf(2 * N * W + 2 * W + 5 * kTile * W + 2 * std::max(kTile * N, N * W));
+    std::vector<S> buf(4 * N * W + 2 * W + 5 * kTile * W);
     S* Al = buf.data();          // [N][W] A * log2(e) of the lanes
     S* h = Al + N * W;           // [N][W] states
     S* Dl = h + N * W;           // [W] D
@@ -130,8 +203,8 @@ void scan_items(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& 
     S* dul = ul + kTile * W;     // [T][W] dt * u
     S* zl = dul + kTile * W;     // [T][W] z
     S* yl = zl + kTile * W;      // [T][W] output
-    S* Bl = yl + kTile * W;      // [T][N] B (or [N][W] when constant)
-    S* Cl = Bl + std::max(kTile * N, N * W);
+    S* Bc = yl + kTile * W;      // [N][W] constant B of the lanes
+    S* Cc = Bc + N * W;          // [N][W] constant C
     for (int64_t item = begin; item < end; ++item) {
       const int64_t b = item / (G * nblk), g = (item / nblk) % G, j = item % nblk;
       const int64_t d0 = g * Dg + j * W;
@@ -140,59 +213,31 @@ void scan_items(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& 
       for (int w = 0; w < nw; ++w) {
         for (int64_t n = 0; n < N; ++n) {
           Al[n * W + w] = Ap[(d0 + w) * N + n] * S(kLog2e);
-          if (kConstB) Bl[n * W + w] = Bp[(d0 + w) * N + n];
-          if (kConstC) Cl[n * W + w] = Cp[(d0 + w) * N + n];
+          if (kConstB) Bc[n * W + w] = Bp[(d0 + w) * N + n];
+          if (kConstC) Cc[n * W + w] = Cp[(d0 + w) * N + n];
         }
         Dl[w] = Dp ? Dp[d0 + w] : S(0);
         bl[w] = biasp ? biasp[d0 + w] : S(0);
       }
       for (int64_t t0 = 0; t0 < L; t0 += kTile) {
         const int64_t nt = std::min(kTile, L - t0);
-        for (int64_t t = 0; t < nt; ++t) {  // gather the tile (any strides)
-          const int64_t tt = t0 + t;
-          for (int w = 0; w < nw; ++w) {
-            const int64_t d = d0 + w;
-            dtl[t * W + w] = dp[b * sdl.b + d * sdl.d + tt * sdl.t];
-            ul[t * W + w] = up[b * su.b + d * su.d + tt * su.t];
-            if (zp) zl[t * W + w] = zp[b * sz.b + d * sz.d + tt * sz.t];
-          }
-          if (!kConstB)
-            for (int64_t n = 0; n < N; ++n) Bl[t * N + n] = Bp[b * bsb + g * bsg + n * bsn + tt * bst];
-          if (!kConstC)
-            for (int64_t n = 0; n < N; ++n) Cl[t * N + n] = Cp[b * csb + g * csg + n * csn + tt * cst];
-        }
+        gather<S, W>(dtl, dp + b * sdl.b + d0 * sdl.d + t0 * sdl.t, sdl, nt, nw);
+        gather<S, W>(ul, up + b * su.b + d0 * su.d + t0 * su.t, su, nt, nw);
+        if (zp) gather<S, W>(zl, zp + b * sz.b + d0 * sz.d + t0 * sz.t, sz, nt, nw);
+        // B/C of this tile: (batch, G, L, N) contiguous, read in place
+        const S* Bt = kConstB ? Bc : Bp + ((b * G + g) * L + t0) * N;
+        const S* Ct = kConstC ? Cc : Cp + ((b * G + g) * L + t0) * N;
         for (int64_t t = 0; t < nt; ++t)
           for (int w = 0; w < W; ++w) dtl[t * W + w] += bl[w];
         if (use_softplus)  // (its own loop, no branch inside, so that it vectorises)
           for (int64_t i = 0; i < nt * W; ++i) dtl[i] = softplus(dtl[i]);
         for (int64_t i = 0; i < nt * W; ++i) dul[i] = dtl[i] * ul[i];
-        for (int64_t t = 0; t < nt; ++t) {  // the recurrence
-          const S* __restrict dtv = dtl + t * W;
-          const S* __restrict duv = dul + t * W;
-          S acc[W];
-          for (int w = 0; w < W; ++w) acc[w] = S(0);
-          for (int64_t n = 0; n < N; ++n) {
-            const S* __restrict a = Al + n * W;
-            S* __restrict hn = h + n * W;
-            const S* __restrict bv = Bl + n * W;  // used when constant
-            const S* __restrict cv = Cl + n * W;
-            const S bt = kConstB ? S(0) : Bl[t * N + n];
-            const S ct = kConstC ? S(0) : Cl[t * N + n];
-            for (int w = 0; w < W; ++w) {
-              const S e = exp2_of(std::max(dtv[w] * a[w], floor2));
-              const S hv = e * hn[w] + duv[w] * (kConstB ? bv[w] : bt);
-              hn[w] = hv;
-              acc[w] += (kConstC ? cv[w] : ct) * hv;
-            }
-          }
-          for (int w = 0; w < W; ++w) yl[t * W + w] = acc[w];
-        }
+        recurrence_tile<S, W, kConstB, kConstC>(nt, N, Al, h, dtl, dul, Bt, Ct, yl, floor2);
         for (int64_t t = 0; t < nt; ++t)
           for (int w = 0; w < W; ++w) yl[t * W + w] += Dl[w] * ul[t * W + w];
         if (zp)
           for (int64_t i = 0; i < nt * W; ++i) yl[i] *= zl[i] / (S(1) + exp_of(-zl[i]));
-        for (int64_t t = 0; t < nt; ++t)
-          for (int w = 0; w < nw; ++w) yp[b * sy.b + (d0 + w) * sy.d + (t0 + t) * sy.t] = yl[t * W + w];
+        scatter<S, W>(yp + b * sy.b + d0 * sy.d + t0 * sy.t, sy, yl, nt, nw);
       }
       if (lastp)
         for (int w = 0; w < nw; ++w)
@@ -215,8 +260,8 @@ void dispatch_bc(const at::Tensor& u, const at::Tensor& delta, const at::Tensor&
 }  // namespace
 
 // u, delta, z, y: (batch, D, L), any strides, one dtype (float32 or float64); A (D, N), D, delta_bias
-// (D,), constant B/C (D, N): contiguous; B/C otherwise (batch, G, N, L), any strides; last: (batch, D, N)
-// contiguous or an empty tensor.  The caller (scan_cpu.py) has checked the shapes and dtypes.
+// (D,), constant B/C (D, N): contiguous; B/C otherwise (batch, G, L, N) contiguous (token-major);
+// last: (batch, D, N) contiguous or an empty tensor.  The caller (scan_cpu.py) has checked the shapes and dtypes.
 void scan_fwd(at::Tensor u, at::Tensor delta, at::Tensor A, at::Tensor B, at::Tensor C,
               c10::optional<at::Tensor> Dv, c10::optional<at::Tensor> z, c10::optional<at::Tensor> bias,
               bool delta_softplus, double log_floor, int64_t groups, at::Tensor y, at::Tensor last) {

@@ -123,8 +123,10 @@ def selective_scan_cpp(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta
         x = x.to(wdt)
         return x.contiguous() if contiguous else x
 
-    def bc(M):  # (D, N) contiguous; (batch, N, L) -> (batch, 1, N, L), strides kept
-        return w(M, True) if M.dim() == 2 else w(M.unsqueeze(1) if M.dim() == 3 else M)
+    def bc(M):  # (D, N), or (batch, [G,] N, L) -> (batch, G, L, N): contiguous (a no-op when token-major)
+        if M.dim() == 2:
+            return w(M, True)
+        return w((M.unsqueeze(1) if M.dim() == 3 else M).transpose(-1, -2), True)
 
     y = torch.empty(bsz, dim, L, dtype=wdt)
     last = torch.zeros(bsz, dim, N, dtype=wdt) if return_last_state else torch.empty(0, dtype=wdt)
