@@ -16,6 +16,9 @@
 #include <cmath>
 #include <cstring>
 #include <type_traits>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 #include <vector>
 
 namespace {
@@ -104,6 +107,15 @@ void recurrence_tile(int64_t nt, int64_t N, const S* Al, S* h, const S* dtl, con
     typedef float vf __attribute__((vector_size(W * sizeof(float))));
     typedef int32_t vi __attribute__((vector_size(W * sizeof(float))));
     auto load = [](const float* p) { vf v; std::memcpy(&v, p, sizeof(v)); return v; };
+    auto exp2_poly = [](vf f) {  // 2^f for |f| <= 1/2, as fast_exp2
+      vf q = vf{} + 1.535334886e-04f;
+      q = q * f + 1.339887269e-03f;
+      q = q * f + 9.618437849e-03f;
+      q = q * f + 5.550332367e-02f;
+      q = q * f + 2.402264774e-01f;
+      q = q * f + 6.931471825e-01f;
+      return q * f + 1.0f;
+    };
     const vf lo = vf{} + floor2, hi = vf{} + 127.0f, magic = vf{} + 12582912.0f;
     for (int64_t t = 0; t < nt; ++t) {
       const vf dtv = load(dtl + t * W), duv = load(dul + t * W);
@@ -111,17 +123,19 @@ void recurrence_tile(int64_t nt, int64_t N, const S* Al, S* h, const S* dtl, con
       for (int64_t n = 0; n < N; ++n) {
         vf x = dtv * load(Al + n * W);
         x = x > lo ? x : lo;
-        x = x < hi ? x : hi;
-        const vf kr = x + magic;  // as fast_exp2
-        const vf f = x - (kr - magic);
-        vf q = vf{} + 1.535334886e-04f;
-        q = q * f + 1.339887269e-03f;
-        q = q * f + 9.618437849e-03f;
-        q = q * f + 5.550332367e-02f;
-        q = q * f + 2.402264774e-01f;
-        q = q * f + 6.931471825e-01f;
-        const vi bits = ((vi)kr - (0x4B400000 - 127)) << 23;
-        const vf e = (q * f + 1.0f) * (vf)bits;
+        vf e;
+#if defined(__AVX512F__)
+        if constexpr (W == 16) {  // round and scale by 2^k in one instruction each (scalef: no clamp)
+          const __m512 k = _mm512_roundscale_ps((__m512)x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+          e = (vf)_mm512_scalef_ps((__m512)exp2_poly(x - (vf)k), k);
+        } else
+#endif
+        {
+          x = x < hi ? x : hi;
+          const vf kr = x + magic;  // as fast_exp2
+          const vi bits = ((vi)kr - (0x4B400000 - 127)) << 23;
+          e = exp2_poly(x - (kr - magic)) * (vf)bits;
+        }
         const vf b = kConstB ? load(Bl + n * W) : vf{} + Bl[t * N + n];
         const vf c = kConstC ? load(Cl + n * W) : vf{} + Cl[t * N + n];
         const vf hv = e * load(h + n * W) + duv * b;
@@ -155,6 +169,11 @@ void gather(S* tile, const S* x, const Strides3& s, int64_t nt, int nw) {
   if (s.t == 1) {
     for (int w = 0; w < nw; ++w)
       for (int64_t t = 0; t < nt; ++t) tile[t * W + w] = x[w * s.d + t];
+  } else if (s.d == 1 && nw == W) {  // token-major, a whole lane block: one vector per token
+    for (int64_t t = 0; t < nt; ++t) {
+      __builtin_prefetch(x + (t + kTile) * s.t);  // the same row of the next tile
+      std::memcpy(tile + t * W, x + t * s.t, W * sizeof(S));
+    }
   } else {
     for (int64_t t = 0; t < nt; ++t)
       for (int w = 0; w < nw; ++w) tile[t * W + w] = x[w * s.d + t * s.t];
@@ -166,6 +185,8 @@ void scatter(S* x, const Strides3& s, const S* tile, int64_t nt, int nw) {
   if (s.t == 1) {
     for (int w = 0; w < nw; ++w)
       for (int64_t t = 0; t < nt; ++t) x[w * s.d + t] = tile[t * W + w];
+  } else if (s.d == 1 && nw == W) {
+    for (int64_t t = 0; t < nt; ++t) std::memcpy(x + t * s.t, tile + t * W, W * sizeof(S));
   } else {
     for (int64_t t = 0; t < nt; ++t)
       for (int w = 0; w < nw; ++w) x[w * s.d + t * s.t] = tile[t * W + w];
