@@ -58,9 +58,8 @@ class _RSSB(nn.Module):
         self.conv = nn.Conv2d(dim, dim, 3, 1, 1)
 
     def forward(self, x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
-        y = self.residual_group(x)
-        y = y.transpose(1, 2).reshape(x.shape[0], -1, *hw)
-        return self.conv(y).flatten(2).transpose(1, 2) + x
+        y = self.residual_group(x).transpose(1, 2).unflatten(2, hw)  # a channels-last view: no copy
+        return self.conv(y).flatten(2).transpose(1, 2) + x  # channels-last conv out: a view again
 
 
 class _PatchNorm(nn.Module):
@@ -87,16 +86,18 @@ class DVMSR(nn.Module):
                                       nn.PixelShuffle(upscale))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x - self.mean
+        # Channels-last feature maps are the (b, H*W, C) token layout seen as (b, C, H, W): the
+        # tokens <-> image changes are views, not copies (the same values as the contiguous layout).
+        x = (x - self.mean).contiguous(memory_format=torch.channels_last)
         feat = self.conv_first(x)
         hw = (feat.shape[2], feat.shape[3])
         t = self.patch_embed(feat)
         for layer in self.layers:
             t = layer(t, hw)
         t = self.norm_f(t)
-        deep = t.transpose(1, 2).reshape(feat.shape)
+        deep = t.transpose(1, 2).unflatten(2, hw)
         out = self.conv_after_body(deep) + feat
-        return self.upsample(out) + self.mean
+        return (self.upsample(out) + self.mean).contiguous()
 
 
 _PAPER = Paper(title="DVMSR: Distillated Vision Mamba for Efficient Super-Resolution",

@@ -209,3 +209,59 @@ def test_forced_cpp_with_failed_build_raises_one_line(failing_build, monkeypatch
             selective_scan(**x)
     msg = str(info.value)
     assert "SRBENCH_SCAN=cpp" in msg and "no C++ compiler here" in msg and "\n" not in msg
+
+
+# --- the layout changes around the scan (registry/ops/mamba.py, registry/dvmsr.py) -------------------
+
+def _mamba_contiguous(m, h):
+    """registry.ops.mamba.Mamba.forward as it was before the channels-last layout (transposes and
+    nn.Conv1d on channel-major x), for the equality check below."""
+    import torch.nn.functional as F
+
+    L = h.shape[1]
+    xz = F.linear(h, m.in_proj.weight, m.in_proj.bias).transpose(1, 2)
+    x, z = xz.chunk(2, dim=1)
+    x = F.silu(m.conv1d(x)[..., :L])
+    x_dbl = m.x_proj(x.transpose(1, 2))
+    dt, B, C = torch.split(x_dbl, [m.dt_rank, m.d_state, m.d_state], dim=-1)
+    dt = F.linear(dt, m.dt_proj.weight).transpose(1, 2)
+    y = selective_scan(x, dt, -torch.exp(m.A_log.float()), B.transpose(1, 2), C.transpose(1, 2), m.D.float(),
+                       z=z, delta_bias=m.dt_proj.bias.float(), delta_softplus=True)
+    return m.out_proj(y.transpose(1, 2))
+
+
+def _dvmsr_contiguous(net, x):
+    """registry.dvmsr.DVMSR.forward as it was before (contiguous layouts, reshape copies)."""
+    x = x - net.mean
+    feat = net.conv_first(x)
+    hw = (feat.shape[2], feat.shape[3])
+    t = net.patch_embed.norm(feat.flatten(2).transpose(1, 2))
+    for layer in net.layers:
+        y = t
+        for blk in layer.residual_group.blocks:
+            y = _mamba_contiguous(blk.mixer, blk.norm(y))
+        y = y.transpose(1, 2).reshape(t.shape[0], -1, *hw)
+        t = layer.conv(y).flatten(2).transpose(1, 2) + t
+    t = net.norm_f(t)
+    out = net.conv_after_body(t.transpose(1, 2).reshape(feat.shape)) + feat
+    return net.upsample(out) + net.mean
+
+
+@pytest.mark.parametrize("scan", ["torch", "cpp"])
+def test_dvmsr_layouts_keep_the_output(scan, monkeypatch, request):
+    """DVMSR's channels-last views and split in_proj give the former forward's output (float32, batch 2,
+    a non-square input, weights perturbed away from the init so every path matters)."""
+    if scan == "cpp":
+        request.getfixturevalue("ext")
+    from registry.dvmsr import DVMSR
+
+    monkeypatch.setenv("SRBENCH_SCAN", scan)
+    torch.manual_seed(0)
+    net = DVMSR(upscale=4, depths=(1, 1)).eval()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+        x = torch.rand(2, 3, 20, 28)
+        new, old = net(x), _dvmsr_contiguous(net, x)
+    assert new.shape == old.shape == (2, 3, 80, 112) and new.is_contiguous()
+    assert (new - old).abs().max().item() < 1e-5
