@@ -84,6 +84,10 @@ class DVMSR(nn.Module):
         self.conv_after_body = nn.Conv2d(embed_dim, embed_dim, 3, 1, 1)
         self.upsample = nn.Sequential(nn.Conv2d(embed_dim, upscale * upscale * in_ch, 3, 1, 1),
                                       nn.PixelShuffle(upscale))
+        # Channels-last conv weights: with channels-last inputs the convolutions then run channels-last
+        # and return channels-last maps (a contiguous weight makes torch copy the input to contiguous).
+        # Loading a state dict keeps this layout (copy_ into the parameters).
+        self.to(memory_format=torch.channels_last)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # Channels-last feature maps are the (b, H*W, C) token layout seen as (b, C, H, W): the
