@@ -73,6 +73,22 @@ def _build_directory() -> str | None:
     return str(d)
 
 
+def _ninja_on_path() -> None:
+    """torch runs ``ninja`` from PATH: when it is not there but the ``ninja`` package is installed (a venv
+    used without activating it), put the package's binary folder first on PATH."""
+    import shutil
+
+    if shutil.which("ninja"):
+        return
+    try:
+        import ninja
+    except ImportError:
+        return
+    bin_dir = getattr(ninja, "BIN_DIR", "")
+    if bin_dir:
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+
+
 def _build():
     """Compile (or find up to date) and import the extension; raises on any failure."""
     from torch.utils import cpp_extension
@@ -91,10 +107,9 @@ def extension():
             if _EXT is None:
                 t0 = time.perf_counter()
                 try:
+                    _ninja_on_path()
                     ext = _build()
-                except BaseException as e:  # a compiler error, no ninja, an import error, ...
-                    if isinstance(e, KeyboardInterrupt):
-                        raise
+                except Exception as e:  # a compiler error, no ninja, an import error, ...
                     first = (str(e).strip().splitlines() or [""])[0][:300]
                     _ERR = f"{type(e).__name__}: {first}"
                     _EXT = False
