@@ -58,9 +58,8 @@ class _RSSB(nn.Module):
         self.conv = nn.Conv2d(dim, dim, 3, 1, 1)
 
     def forward(self, x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
-        y = self.residual_group(x)
-        y = y.transpose(1, 2).reshape(x.shape[0], -1, *hw)
-        return self.conv(y).flatten(2).transpose(1, 2) + x
+        y = self.residual_group(x).transpose(1, 2).unflatten(2, hw)  # a channels-last view: no copy
+        return self.conv(y).flatten(2).transpose(1, 2) + x  # channels-last conv out: a view again
 
 
 class _PatchNorm(nn.Module):
@@ -85,18 +84,24 @@ class DVMSR(nn.Module):
         self.conv_after_body = nn.Conv2d(embed_dim, embed_dim, 3, 1, 1)
         self.upsample = nn.Sequential(nn.Conv2d(embed_dim, upscale * upscale * in_ch, 3, 1, 1),
                                       nn.PixelShuffle(upscale))
+        # Channels-last conv weights: with channels-last inputs the convolutions then run channels-last
+        # and return channels-last maps (a contiguous weight makes torch copy the input to contiguous).
+        # Loading a state dict keeps this layout (copy_ into the parameters).
+        self.to(memory_format=torch.channels_last)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x - self.mean
+        # Channels-last feature maps are the (b, H*W, C) token layout seen as (b, C, H, W): the
+        # tokens <-> image changes are views, not copies (the same values as the contiguous layout).
+        x = (x - self.mean).contiguous(memory_format=torch.channels_last)
         feat = self.conv_first(x)
         hw = (feat.shape[2], feat.shape[3])
         t = self.patch_embed(feat)
         for layer in self.layers:
             t = layer(t, hw)
         t = self.norm_f(t)
-        deep = t.transpose(1, 2).reshape(feat.shape)
+        deep = t.transpose(1, 2).unflatten(2, hw)
         out = self.conv_after_body(deep) + feat
-        return self.upsample(out) + self.mean
+        return (self.upsample(out) + self.mean).contiguous()
 
 
 _PAPER = Paper(title="DVMSR: Distillated Vision Mamba for Efficient Super-Resolution",

@@ -15,6 +15,13 @@ from registry.ops.scan import SelectiveScanFn, selective_scan, selective_scan_to
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
+@pytest.fixture(autouse=True)
+def torch_path(monkeypatch):
+    """These tests are the torch path's: selective_scan dispatches to it (tests/test_scan_cpu.py runs the
+    same cases on the fused CPU kernel)."""
+    monkeypatch.setenv("SRBENCH_SCAN", "torch")
+
+
 def recurrence(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False):
     """Mamba-1's definition, one token at a time (float64 inside), returning (y, last state)."""
     u, delta, A = u.double(), delta.double(), A.double()
@@ -196,8 +203,16 @@ def test_dispatch(monkeypatch):
     monkeypatch.setenv("SRBENCH_SCAN", "bogus")
     with pytest.raises(ValueError):
         scan_mod.backend_for(u)
+    monkeypatch.setenv("SRBENCH_SCAN", "cuda")
+    with pytest.raises(RuntimeError, match="CUDA|cuda"):
+        selective_scan(**make(1, 2, 3, 4, dtype=torch.float32))
     monkeypatch.delenv("SRBENCH_SCAN")
-    assert scan_mod.backend_for(u) == "torch"  # CPU tensors never go to the kernel
+    # CPU tensors never go to mamba_ssm's kernel: the fused CPU one when it builds, else the torch path
+    # (scan_cpu tells which without building it again)
+    from registry.ops import scan_cpu
+
+    expected = "cpp" if scan_cpu.available() else "torch"
+    assert scan_mod.backend_for(u) == expected
 
 
 def test_mamba_ssm_is_not_imported_at_import_time():

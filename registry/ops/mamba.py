@@ -5,7 +5,13 @@ Parameter names and shapes are mamba_ssm's (``in_proj``, ``conv1d``, ``x_proj``,
 mamba_ssm's reference (non-fused) path: in_proj -> (x, z); x -> causal depth-wise conv1d -> SiLU ->
 x_proj -> (dt, B, C); dt -> dt_proj (bias applied inside the scan, with softplus);
 y = selective_scan(x, dt, A = -exp(A_log), B, C, D, z) -> out_proj.  The scan dispatches to mamba_ssm's
-CUDA kernel when available (see :mod:`registry.ops.scan`).
+CUDA kernel on CUDA tensors when available, to srbench's fused C++ kernel on CPU tensors when it builds
+(see :mod:`registry.ops.scan`).
+
+Layout: everything stays token-major, as in_proj produces it: in_proj returns x and z as two tensors, the
+depth-wise conv1d runs as a (1, d_conv) conv2d on the channels-last view of x, and the scan reads the
+token-major views (and, on the CPU kernel, writes y token-major for out_proj).  Same parameters, same
+sums and FLOP count as the channel-major formulation; outputs agree to float rounding (~1e-6).
 """
 
 from __future__ import annotations
@@ -19,6 +25,17 @@ from torch import nn
 from registry.ops.scan import selective_scan
 
 __all__ = ["Mamba"]
+
+
+class _SplitLinear(nn.Linear):
+    """mamba_ssm's ``in_proj`` (same parameters) returning its two halves (x, z) as two contiguous
+    tensors: two products of half the size instead of one output sliced in two (on the CPU a fresh
+    buffer over glibc's 32 MiB mmap threshold costs as much in page faults as the product itself)."""
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.out_features // 2
+        b = (None, None) if self.bias is None else (self.bias[:h], self.bias[h:])
+        return F.linear(x, self.weight[:h], b[0]), F.linear(x, self.weight[h:], b[1])
 
 
 class Mamba(nn.Module):
@@ -44,7 +61,7 @@ class Mamba(nn.Module):
         self.dt_rank = math.ceil(d_model / 16) if dt_rank == "auto" else int(dt_rank)
         self.layer_idx = layer_idx
 
-        self.in_proj = nn.Linear(d_model, self.d_inner * 2, bias=bias, **fk)
+        self.in_proj = _SplitLinear(d_model, self.d_inner * 2, bias=bias, **fk)
         self.conv1d = nn.Conv1d(self.d_inner, self.d_inner, kernel_size=d_conv, groups=self.d_inner,
                                 padding=d_conv - 1, bias=conv_bias, **fk)
         self.x_proj = nn.Linear(self.d_inner, self.dt_rank + 2 * d_state, bias=False, **fk)
@@ -73,9 +90,15 @@ class Mamba(nn.Module):
         if inference_params is not None:
             raise NotImplementedError("step-wise decoding (inference_params) is not supported")
         L = hidden_states.shape[1]
-        xz = self.in_proj(hidden_states).transpose(1, 2)  # (b, 2*d_inner, L)
-        x, z = xz.chunk(2, dim=1)
-        x = F.silu(self.conv1d(x)[..., :L])
+        x, z = self.in_proj(hidden_states)  # (b, L, d_inner) each, token-major
+        # The causal depth-wise conv1d, run as a (1, d_conv) conv2d on the channels-last (= token-major)
+        # layout: the same weights, sums and FLOP count, without transposing x to channel-major first
+        # (on the CPU, that copy plus a channel-major depth-wise conv cost ~10x this).
+        x = x.transpose(1, 2).unsqueeze(2)  # (b, d_inner, 1, L): a channels-last view, no copy
+        x = F.conv2d(x, self.conv1d.weight.unsqueeze(2), self.conv1d.bias, padding=(0, self.d_conv - 1),
+                     groups=self.d_inner)
+        x = F.silu(x[..., :L].squeeze(2), inplace=True)  # (b, d_inner, L), token-major; a fresh tensor
+        z = z.transpose(1, 2)
         x_dbl = self.x_proj(x.transpose(1, 2))  # (b, L, dt_rank + 2N)
         dt, B, C = torch.split(x_dbl, [self.dt_rank, self.d_state, self.d_state], dim=-1)
         dt = F.linear(dt, self.dt_proj.weight).transpose(1, 2)  # bias goes in the scan

@@ -27,9 +27,13 @@ The op is wrapped in the ``torch.autograd.Function`` :class:`SelectiveScanFn`, s
 shows it as one ``prim::PythonOp.SelectiveScanFn`` node whose inputs are, in order,
 ``(u, delta, A, B, C, D, z, delta_bias)``; the FLOP convention for it is 9*B*L*D*N + 2*B*D*L.
 
-Dispatch: with ``mamba_ssm`` importable and CUDA tensors, its CUDA kernel is used; otherwise the
-torch path.  ``SRBENCH_SCAN=torch`` forces the torch path, ``SRBENCH_SCAN=cuda`` forces the kernel
-(an error when it cannot run).  ``mamba_ssm`` is imported lazily, on first CUDA use only.
+Dispatch (:func:`backend_for`): CUDA tensors use ``mamba_ssm``'s CUDA kernel when it is importable,
+else the torch path; CPU tensors use srbench's fused C++ kernel (:mod:`registry.ops.scan_cpu`, the same
+recurrence token by token, built on the first CPU scan) when it builds, else the torch path (the reason
+is warned once).  ``SRBENCH_SCAN=torch`` forces the torch path; ``SRBENCH_SCAN=cpp`` and
+``SRBENCH_SCAN=cuda`` force a kernel (an error naming the reason when it cannot run).  ``mamba_ssm`` is
+imported lazily, on first CUDA use only.  Whichever runs, the graph node and the FLOP convention above
+are the same.
 """
 
 from __future__ import annotations
@@ -40,18 +44,17 @@ import os
 import torch
 import torch.nn.functional as F
 
-__all__ = ["selective_scan", "selective_scan_torch", "SelectiveScanFn", "backend_for", "ENV_VAR"]
+from registry.ops.scan_checks import LOG_FLOOR as _LOG_FLOOR
+from registry.ops.scan_checks import as_groups as _as_groups
+from registry.ops.scan_checks import check_shapes
+
+__all__ = ["selective_scan", "selective_scan_torch", "SelectiveScanFn", "backend_for", "check_shapes", "ENV_VAR"]
 
 ENV_VAR = "SRBENCH_SCAN"
 # Target elements (batch * D * N * tokens) of one segment's work buffers: a few MiB, cache friendly.
 _SEGMENT_ELEMS = 1 << 20
 _MAX_SEGMENT = 4096
 _MIN_SEGMENT = 64
-
-# dt*A is clamped from below before exp: exp of a more negative value underflows to a subnormal or 0,
-# which the CPU's vectorised exp handles 10-30x slower (DVMSR's trained A reaches -1631).  The decay
-# exp(-80) ~ 1.8e-35 (float32) instead of a smaller one changes a state by < 2e-35 of itself.
-_LOG_FLOOR = {torch.float32: -80.0, torch.float64: -700.0}
 
 _MAMBA_FN = None  # mamba_ssm's selective_scan_fn once imported; False when the import failed
 _MAMBA_ERR = ""
@@ -69,10 +72,11 @@ def _mamba_fn():
 
 
 def backend_for(u: torch.Tensor) -> str:
-    """'cuda' (mamba_ssm's kernel) or 'torch' for a scan over ``u``, following ``SRBENCH_SCAN``."""
+    """'cuda' (mamba_ssm's kernel), 'cpp' (the fused CPU kernel) or 'torch' for a scan over ``u``,
+    following ``SRBENCH_SCAN``.  On CPU tensors this builds the CPU kernel on first use."""
     want = os.environ.get(ENV_VAR, "").strip().lower() or "auto"
-    if want not in ("auto", "torch", "cuda"):
-        raise ValueError(f"{ENV_VAR}={want!r}: expected 'torch' or 'cuda' (or unset)")
+    if want not in ("auto", "torch", "cuda", "cpp"):
+        raise ValueError(f"{ENV_VAR}={want!r}: expected 'torch', 'cpp' or 'cuda' (or unset)")
     if want == "torch":
         return "torch"
     if want == "cuda":
@@ -83,7 +87,25 @@ def backend_for(u: torch.Tensor) -> str:
             raise RuntimeError(f"{ENV_VAR}=cuda but mamba_ssm cannot be imported ({_MAMBA_ERR}); "
                                f"install the 'cuda' extra (pip install mamba-ssm) or set {ENV_VAR}=torch")
         return "cuda"
-    return "cuda" if u.is_cuda and _mamba_fn() is not None else "torch"
+    if want == "cpp":
+        if u.device.type != "cpu":
+            raise RuntimeError(f"{ENV_VAR}=cpp but the tensors are on {u.device}: the fused scan runs on "
+                               f"CPU tensors (unset {ENV_VAR} or set it to 'torch')")
+        from registry.ops import scan_cpu
+
+        try:
+            scan_cpu.extension()
+        except scan_cpu.ScanBuildError as e:
+            raise RuntimeError(f"{ENV_VAR}=cpp but {e}; install g++ and ninja "
+                               f"(pip install 'srbench[fast-cpu]') or set {ENV_VAR}=torch") from None
+        return "cpp"
+    if u.is_cuda:
+        return "cuda" if _mamba_fn() is not None else "torch"
+    if u.device.type == "cpu":
+        from registry.ops import scan_cpu
+
+        return "cpp" if scan_cpu.available() else "torch"
+    return "torch"
 
 
 def _segment_plan(L: int, per_token: int, chunk: int | None) -> tuple[int, int]:
@@ -100,15 +122,6 @@ def _segment_plan(L: int, per_token: int, chunk: int | None) -> tuple[int, int]:
     return seg, c
 
 
-def _as_groups(M: torch.Tensor, batch: int, name: str) -> torch.Tensor:
-    """B or C as (batch, G, N, L): (batch, N, L) -> G = 1; (batch, G, N, L) as is."""
-    if M.dim() == 3:
-        return M.unsqueeze(1)
-    if M.dim() == 4:
-        return M
-    raise ValueError(f"{name} must be (batch, N, L), (batch, G, N, L) or (D, N); got {tuple(M.shape)}")
-
-
 @torch.no_grad()
 def selective_scan_torch(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
                          return_last_state=False, chunk: int | None = None):
@@ -116,14 +129,7 @@ def selective_scan_torch(u, delta, A, B, C, D=None, z=None, delta_bias=None, del
     by default about 2**20 / (batch * D * N), so the work buffers stay a few MiB."""
     if A.is_complex() or u.is_complex():
         raise NotImplementedError("complex selective scans are not supported by the torch path")
-    if u.dim() != 3:
-        raise ValueError(f"u must be (batch, D, L); got {tuple(u.shape)}")
-    bsz, dim, L = (int(n) for n in u.shape)  # ints, also under a JIT trace
-    if delta.shape != u.shape:
-        raise ValueError(f"delta {tuple(delta.shape)} must have u's shape {tuple(u.shape)}")
-    if A.dim() != 2 or A.shape[0] != dim:
-        raise ValueError(f"A must be (D, N) = ({dim}, N); got {tuple(A.shape)}")
-    N = int(A.shape[1])
+    bsz, dim, L, N, G = check_shapes(u, delta, A, B, C)
     out_dtype = u.dtype
     wdt = torch.float64 if u.dtype == torch.float64 else torch.float32  # half types run in float32
     dev = u.device
@@ -144,18 +150,7 @@ def selective_scan_torch(u, delta, A, B, C, D=None, z=None, delta_bias=None, del
     constB, constC = B.dim() == 2, C.dim() == 2
     Bg = None if constB else _as_groups(B.to(wdt), bsz, "B")
     Cg = None if constC else _as_groups(C.to(wdt), bsz, "C")
-    groups = {int(g.shape[1]) for g in (Bg, Cg) if g is not None}
-    if len(groups) > 1:
-        raise ValueError(f"B and C have different group counts {sorted(groups)}")
-    G = groups.pop() if groups else 1
-    if dim % G:
-        raise ValueError(f"D = {dim} is not a multiple of the {G} groups of B/C")
     Dg = dim // G
-    for name, M in (("B", Bg), ("C", Cg)):
-        if M is not None and tuple(int(n) for n in M.shape) != (bsz, G, N, L):
-            raise ValueError(f"{name} {tuple(M.shape)} does not fit batch={bsz}, N={N}, L={L}")
-    if constB and tuple(B.shape) != (dim, N) or constC and tuple(C.shape) != (dim, N):
-        raise ValueError(f"constant B/C must be (D, N) = ({dim}, {N})")
 
     # Working layout: (token-in-chunk j, b, G, sub-chunk k, N, Dg): one position's slab is contiguous
     # and the innermost dimension is the (long) channel one.
@@ -237,8 +232,13 @@ def selective_scan_torch(u, delta, A, B, C, D=None, z=None, delta_bias=None, del
 
 
 def _scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state):
-    if backend_for(u) == "cuda":
+    backend = backend_for(u)
+    if backend == "cuda":
         return _mamba_fn()(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state)
+    if backend == "cpp":
+        from registry.ops.scan_cpu import selective_scan_cpp
+
+        return selective_scan_cpp(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state)
     return selective_scan_torch(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state)
 
 
