@@ -164,8 +164,9 @@ def main() -> None:
           f"threads, {os.cpu_count()} CPUs; code: {Path(evaluate.__file__).resolve().parent.parent}")
     configs = [(w, t) for w, t in ((1, None), (2, 1)) if w in {int(x) for x in args.workers.split(",")}]
     print("part 1: the harness alone (nearest-neighbour stand-ins)")
-    n_max = max(int(c) for c in args.copies.split(",") if c)
-    _stand_ins(n_max)
+    n_max = max([int(c) for c in args.copies.split(",") if c], default=0)
+    if n_max:
+        _stand_ins(n_max)
     for rep in range(args.repeats):
         for n in (int(c) for c in args.copies.split(",") if c):
             for w, t in configs:

@@ -43,6 +43,22 @@ def cpu_tag() -> str:
     return hashlib.sha1(flags.encode()).hexdigest()[:10]
 
 
+def _ninja_on_path() -> None:
+    """torch runs ``ninja`` from PATH: when it is not there but the ``ninja`` package is installed (a venv
+    used without activating it), put the package's binary folder first on PATH."""
+    import shutil
+
+    if shutil.which("ninja"):
+        return
+    try:
+        import ninja
+    except ImportError:
+        return
+    bin_dir = getattr(ninja, "BIN_DIR", "")
+    if bin_dir:
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+
+
 class LazyExtension:
     """One C++ source file, compiled on first :meth:`get` (thread-safe), or why it could not be."""
 
@@ -80,6 +96,7 @@ class LazyExtension:
                 if self._module is None:
                     t0 = time.perf_counter()
                     try:
+                        _ninja_on_path()
                         self._module = self._build()
                     except Exception as e:  # a compiler error, no ninja, an import error, ...
                         first = (str(e).strip().splitlines() or [""])[0][:300]
@@ -87,7 +104,7 @@ class LazyExtension:
                         self._module = False
                         warnings.warn(f"srbench: {self.what} could not be built ({self.error}); using the "
                                       "pure-PyTorch path (slower). Install a C++ compiler and ninja "
-                                      "(pip install 'srbench[fast-cpu]').", RuntimeWarning, stacklevel=3)
+                                      "(pip install 'srbench[fast-cpu]').", RuntimeWarning, stacklevel=4)
                     self.build_seconds = time.perf_counter() - t0
         if self._module is False:
             raise ExtensionUnavailable(f"{self.what} is unavailable ({self.error})")

@@ -20,123 +20,42 @@ cache folder shared by different machines holds one build each).
 
 from __future__ import annotations
 
-import os
-import threading
-import time
-import warnings
 from pathlib import Path
 
 import torch
 
+from protocol.cext import BUILD_FLAGS, ExtensionUnavailable, LazyExtension
 from registry.ops.scan_checks import LOG_FLOOR, check_shapes
 
 __all__ = ["extension", "available", "build_error", "selective_scan_cpp", "ScanBuildError", "BUILD_FLAGS"]
 
-
-def _cpu_tag() -> str:
-    """A short hash of this CPU's instruction-set flags: a -march=native build runs only on its kind."""
-    import hashlib
-    import platform
-
-    flags = platform.machine() + platform.processor()
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags += next((line for line in f if line.startswith(("flags", "Features"))), "")
-    except OSError:
-        pass
-    return hashlib.sha1(flags.encode()).hexdigest()[:10]
-
-
-_NAME = f"srbench_scan_cpu_{_cpu_tag()}"
-_SOURCE = Path(__file__).with_name("scan_cpu.cpp")
-# -march=native: built on the machine that runs it; measured 2.7x faster than the default x86-64 (SSE2)
-# build on a 65536-token DVMSR scan (AMD EPYC, AVX-512).  -fno-trapping-math changes no value; it lets
-# GCC vectorise the loops with selects (softplus, silu).
-BUILD_FLAGS = ["-O3", "-fno-trapping-math", "-march=native"]
-
-_LOCK = threading.Lock()
-_EXT = None  # the loaded module; False once the build failed
-_ERR = ""
-build_seconds: float | None = None  # how long this process's load (build or up-to-date check) took
+# -march=native (protocol.cext.BUILD_FLAGS): measured 2.7x faster than the default x86-64 (SSE2) build
+# on a 65536-token DVMSR scan (AMD EPYC, AVX-512); -fno-trapping-math lets GCC vectorise softplus/silu.
+EXTENSION = LazyExtension("srbench_scan_cpu", Path(__file__).with_name("scan_cpu.cpp"),
+                          "the fused CPU selective scan")
 
 
 class ScanBuildError(RuntimeError):
     """The fused CPU scan could not be built or imported."""
 
 
-def _build_directory() -> str | None:
-    cache = os.environ.get("SRBENCH_CACHE")
-    if not cache:
-        return None  # torch's default
-    d = Path(cache) / "torch_extensions" / _NAME
-    d.mkdir(parents=True, exist_ok=True)
-    return str(d)
-
-
-def _ninja_on_path() -> None:
-    """torch runs ``ninja`` from PATH: when it is not there but the ``ninja`` package is installed (a venv
-    used without activating it), put the package's binary folder first on PATH."""
-    import shutil
-
-    if shutil.which("ninja"):
-        return
-    try:
-        import ninja
-    except ImportError:
-        return
-    bin_dir = getattr(ninja, "BIN_DIR", "")
-    if bin_dir:
-        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
-
-
-def _build():
-    """Compile (or find up to date) and import the extension; raises on any failure."""
-    from torch.utils import cpp_extension
-
-    return cpp_extension.load_inline(
-        name=_NAME, cpp_sources=[_SOURCE.read_text()], extra_cflags=list(BUILD_FLAGS),
-        build_directory=_build_directory(), no_implicit_headers=True, verbose=False)
-
-
 def extension():
     """The compiled module, building it on first use; raises :class:`ScanBuildError` (one line) if it
     cannot be had (the first failure also warns, once)."""
-    global _EXT, _ERR, build_seconds
-    if _EXT is None:
-        with _LOCK:
-            if _EXT is None:
-                t0 = time.perf_counter()
-                try:
-                    _ninja_on_path()
-                    ext = _build()
-                except Exception as e:  # a compiler error, no ninja, an import error, ...
-                    first = (str(e).strip().splitlines() or [""])[0][:300]
-                    _ERR = f"{type(e).__name__}: {first}"
-                    _EXT = False
-                    warnings.warn(f"srbench: the fused CPU selective scan could not be built ({_ERR}); "
-                                  "using the pure-PyTorch scan (slower). Install a C++ compiler and ninja "
-                                  "(pip install 'srbench[fast-cpu]') or set SRBENCH_SCAN=torch.",
-                                  RuntimeWarning, stacklevel=3)
-                else:
-                    _EXT = ext
-                build_seconds = time.perf_counter() - t0
-    if _EXT is False:
-        raise ScanBuildError(f"the fused CPU selective scan is unavailable ({_ERR})")
-    return _EXT
+    try:
+        return EXTENSION.get()
+    except ExtensionUnavailable as e:
+        raise ScanBuildError(str(e)) from None
 
 
 def available() -> bool:
     """True when the kernel builds (builds it on first call; warns once when it does not)."""
-    try:
-        extension()
-    except ScanBuildError:
-        return False
-    return True
+    return EXTENSION.available()
 
 
 def build_error() -> str:
     """Why the build failed ('' when it did not, or was not tried)."""
-    return _ERR
+    return EXTENSION.error
 
 
 @torch.no_grad()
