@@ -229,7 +229,8 @@ def profile_one(spec: ModelSpec, opts: ProfileOptions) -> dict:
 
 
 def _scan_backend(device: torch.device) -> str:
-    """Which selective scan a Mamba model ran: 'cuda' (mamba_ssm's kernel) or 'torch'."""
+    """Which selective scan a Mamba model ran: 'cuda' (mamba_ssm's kernel), 'cpp' (the fused CPU kernel,
+    built here on first use) or 'torch'."""
     try:
         from registry.ops.scan import backend_for
     except ImportError:

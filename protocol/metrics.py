@@ -38,16 +38,22 @@ def _batched(x: torch.Tensor) -> torch.Tensor:
     return x[None] if x.dim() == 3 else x
 
 
+def y_coefficients(gray: bool = False, convention: str = "rgb") -> tuple[list[float], float]:
+    """The weights of R, G, B and the offset of the Y that :func:`y_channel` computes."""
+    if convention not in GRAY_CONVENTIONS:
+        raise ValueError(f"gray convention must be one of {GRAY_CONVENTIONS}, not {convention!r}")
+    if gray and convention == "y":
+        # Full-range luma: the BasicSR weights rescaled to sum to 1 (65.481+128.553+24.966 = 219).
+        return [v * (255.0 / 219.0) for v in Y_WEIGHTS], 0.0
+    return list(Y_WEIGHTS), Y_OFFSET
+
+
 def y_channel(img: torch.Tensor, gray: bool = False, convention: str = "rgb") -> torch.Tensor:
     """(N, 3, H, W) uint8/float RGB in [0, 255] -> (N, H, W) float64 Y."""
     if convention not in GRAY_CONVENTIONS:
         raise ValueError(f"gray convention must be one of {GRAY_CONVENTIONS}, not {convention!r}")
     x = _batched(img)
-    if gray and convention == "y":
-        # Full-range luma: the BasicSR weights rescaled to sum to 1 (65.481+128.553+24.966 = 219).
-        w, offset = [v * (255.0 / 219.0) for v in Y_WEIGHTS], 0.0
-    else:
-        w, offset = list(Y_WEIGHTS), Y_OFFSET
+    w, offset = y_coefficients(gray, convention)
     # Channel by channel into one float64 buffer (the other channels are promoted on the fly): a fresh
     # image-sized allocation costs its page faults, and this is the only one.
     y = x[:, 0].to(torch.float64).mul_(w[0])
@@ -145,6 +151,9 @@ class HRReference:
     border: int
     gray: bool
     convention: str
+    # y was made by the fused CPU kernel: SRs are then scored by it too, so that both sides' Y come from
+    # one piece of code (identical images: identical Y, infinite PSNR), else by the PyTorch code
+    y_by_kernel: bool = False
 
     @property
     def nbytes(self) -> int:
@@ -153,11 +162,16 @@ class HRReference:
 
 def hr_reference(hr: torch.Tensor, border: int, gray: bool = False, convention: str = "rgb") -> HRReference:
     """The :class:`HRReference` of uint8 RGB HR (N, 3, H, W) or (3, H, W), ``border`` px cropped."""
-    y = y_channel(crop_border(_batched(hr), border), gray, convention)
+    hr = _batched(hr)
+    by_kernel = hr.dtype == torch.uint8 and ssim_cpu.wanted(hr) and min(hr.shape[-2:]) > 2 * border
+    if by_kernel:
+        y = ssim_cpu.y_u8(hr, border, *y_coefficients(gray, convention))
+    else:
+        y = y_channel(crop_border(hr, border), gray, convention)
     if y.shape[-1] < SSIM_WINDOW or y.shape[-2] < SSIM_WINDOW:
         raise ValueError(f"image {y.shape[-1]}x{y.shape[-2]} is smaller than the {SSIM_WINDOW}px SSIM window")
     g = _gaussian_1d(y.device)
-    return HRReference(y, _filter_valid(y, g), _filter_valid(y * y, g), border, gray, convention)
+    return HRReference(y, _filter_valid(y, g), _filter_valid(y * y, g), border, gray, convention, by_kernel)
 
 
 def ssim_against(a: torch.Tensor, ref: HRReference, strip: int = SSIM_STRIP) -> torch.Tensor:
@@ -202,8 +216,16 @@ def psnr_ssim_y_against(sr: torch.Tensor, ref: HRReference) -> list[Scores]:
     if tuple(sr.shape[-2:]) != want or sr.shape[0] != ref.y.shape[0]:
         raise ValueError(f"SR shape {tuple(sr.shape)} differs from the HR reference's "
                          f"({ref.y.shape[0]}, 3, {want[0]}, {want[1]})")
-    ys = y_channel(crop_border(sr, ref.border), ref.gray, ref.convention)
-    p, s = psnr(ys, ref.y), ssim_against(ys, ref)
+    if ref.y_by_kernel and sr.dtype == torch.uint8 and ssim_cpu.wanted(ref.y):  # Y, PSNR, SSIM in one pass
+        w, offset = y_coefficients(ref.gray, ref.convention)
+        sse, sums = ssim_cpu.scores_u8(sr, ref.y, ref.mu, ref.sq, _gaussian_1d(sr.device), ref.border, w, offset,
+                                       (SSIM_K1 * DATA_RANGE) ** 2, (SSIM_K2 * DATA_RANGE) ** 2)
+        k = SSIM_WINDOW - 1
+        p = 10.0 * torch.log10(DATA_RANGE**2 / (sse / (ref.y.shape[-2] * ref.y.shape[-1])))
+        s = sums / ((ref.y.shape[-2] - k) * (ref.y.shape[-1] - k))
+    else:
+        ys = y_channel(crop_border(sr, ref.border), ref.gray, ref.convention)
+        p, s = psnr(ys, ref.y), ssim_against(ys, ref)
     return [Scores(float(pi), float(si)) for pi, si in zip(p.tolist(), s.tolist(), strict=True)]
 
 

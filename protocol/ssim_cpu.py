@@ -2,7 +2,9 @@
 
 It computes exactly what the PyTorch code of :func:`~protocol.metrics.ssim_against` computes (the
 SSIM map's sum for one image, from the SR's Y and the HR side's precomputed maps), in one pass per
-output row instead of ~30 whole-strip tensor operations, in float64 throughout; the two agree to float64
+output row instead of ~30 whole-strip tensor operations; ``scores_u8`` also makes the SR's Y from its
+uint8 RGB a block of rows at a time and sums the squared errors for the PSNR (never a whole-image
+float64 copy), in float64 throughout; the two agree to float64
 rounding (~1e-15, tested), and the result does not depend on the thread count. It is compiled at
 first use (:class:`protocol.cext.LazyExtension`); where it cannot be, the PyTorch code runs.
 ``SRBENCH_SSIM=torch`` forces the PyTorch code.
@@ -22,8 +24,9 @@ EXTENSION = LazyExtension("srbench_ssim_cpu", Path(__file__).with_name("ssim_cpu
 
 
 def wanted(a: torch.Tensor) -> bool:
-    """Whether ``ssim_against`` should use the kernel for ``a``: CPU float64, not forced off, built."""
-    if a.device.type != "cpu" or a.dtype != torch.float64:
+    """Whether the metrics should use the kernel for ``a``: a CPU tensor (float64, or uint8 images), the
+    kernel not forced off, and built."""
+    if a.device.type != "cpu" or a.dtype not in (torch.float64, torch.uint8):
         return False
     if os.environ.get(ENV_VAR, "").strip().lower() == "torch":
         return False
@@ -39,4 +42,24 @@ def ssim_sums(a: torch.Tensor, b: torch.Tensor, mu_b: torch.Tensor, sq_b: torch.
     return torch.tensor(sums, dtype=torch.float64)
 
 
-__all__ = ["ENV_VAR", "EXTENSION", "ExtensionUnavailable", "wanted", "ssim_sums"]
+def y_u8(img: torch.Tensor, border: int, weights, offset: float) -> torch.Tensor:
+    """(N, H-2b, W-2b) float64 Y of uint8 RGB (N, 3, H, W), by the kernel (as ``scores_u8`` makes the SR's)."""
+    ext = EXTENSION.get()
+    return torch.stack([ext.y_u8(img[i].contiguous(), int(border), float(weights[0]), float(weights[1]),
+                                 float(weights[2]), float(offset)) for i in range(img.shape[0])])
+
+
+def scores_u8(sr: torch.Tensor, y: torch.Tensor, mu: torch.Tensor, sq: torch.Tensor, g: torch.Tensor, border: int,
+              weights, offset: float, c1: float, c2: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-image (sum of squared Y errors, sum of the SSIM map) of uint8 RGB SR (N, 3, Hs, Ws) against
+    the HR side (``y``, ``mu``, ``sq``: (N, H, W) and (N, H-10, W-10) float64), the SR's Y computed
+    in the kernel with ``weights`` and ``offset`` over the ``border``-cropped region."""
+    ext = EXTENSION.get()
+    out = [ext.scores_u8(sr[i].contiguous(), y[i].contiguous(), mu[i].contiguous(), sq[i].contiguous(),
+                         g.contiguous(), int(border), float(weights[0]), float(weights[1]), float(weights[2]),
+                         float(offset), float(c1), float(c2)) for i in range(sr.shape[0])]
+    sse, sums = zip(*out, strict=True)
+    return torch.tensor(sse, dtype=torch.float64), torch.tensor(sums, dtype=torch.float64)
+
+
+__all__ = ["ENV_VAR", "EXTENSION", "ExtensionUnavailable", "wanted", "ssim_sums", "scores_u8", "y_u8"]

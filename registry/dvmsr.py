@@ -159,8 +159,9 @@ DVMSR_CARD = register(ModelCard(
            "424,428 params). Both checkpoints load strictly into the same network. The published numbers "
            "are the NTIRE RGB-PSNR rows of the default (team07) checkpoint on DIV2K/LSDIR, not Y-channel "
            "Set5/Set14/B100/Urban100 numbers, so srbench's Y-channel results have no published row to "
-           "compare with. The Mamba mixers run on srbench's selective scan: pure PyTorch on the CPU, "
-           "mamba_ssm's CUDA kernel when installed (SRBENCH_SCAN=torch|cuda overrides). The paper's FLOPs "
+           "compare with. The Mamba mixers run on srbench's selective scan: its fused C++ kernel on the CPU "
+           "(pure PyTorch where that cannot be built), mamba_ssm's CUDA kernel when installed "
+           "(SRBENCH_SCAN=torch|cpp|cuda overrides). The paper's FLOPs "
            "(20.17 G, fvcore) count only in_proj among the Mamba mixers' operations."),
     config={"embed_dim": 60, "depths": [2, 2, 2, 2], "d_state": 16, "d_conv": 4, "expand": 2, "dt_rank": 4,
             "d_inner": 120, "norm": "LayerNorm eps 1e-5", "scan": "raster (H*W), one direction",

@@ -184,7 +184,7 @@ PFVM_CARD = register(ModelCard(
            "four-direction SS2D scans, d_state 16) whose block's convolutional branch is a 'parameter-free "
            "attention' gate; 427,848 parameters, all in the file (loads strictly, as test_demo does). The "
            "file is the training form; nothing is re-parameterized. The scans run on srbench's selective "
-           "scan (pure PyTorch on the CPU, mamba_ssm's kernel on CUDA when installed). The organizers' "
+           "scan (its fused C++ kernel on the CPU, mamba_ssm's kernel on CUDA when installed). The organizers' "
            "test_demo.py lists model 34 among the ones it evaluates; their log in the repository holds "
            "only the EFDN baseline, and the report's per-team table was not reachable from here, so no "
            "published DIV2K_LSDIR figure is on the card yet. srbench's Set5 x4 Y-PSNR is 32.20 dB (bicubic "

@@ -89,3 +89,26 @@ def test_srbench_ssim_torch_forces_the_pytorch_code(monkeypatch):
     sr, hr = _pair(7, 40, 40)
     ref = hr_reference(hr, 2)
     assert metrics.ssim_against(y_channel(crop_border(sr, 2)), ref).shape == (1,)
+
+
+@pytest.mark.parametrize("seed,h,w,border,gray,conv", [(8, 40, 52, 2, False, "rgb"), (9, 57, 23, 3, True, "y"),
+                                                        (10, 230, 181, 4, True, "rgb"), (11, 27, 14, 1, False, "rgb")])
+def test_fused_y_psnr_ssim_from_uint8_equal_the_pytorch_code(kernel, monkeypatch, seed, h, w, border, gray, conv):
+    """psnr_ssim_y_against on a uint8 SR: the kernel makes the Y itself and sums the squared errors."""
+    from protocol.metrics import psnr_ssim_y_against
+
+    sr, hr = _pair(seed, h, w)
+    if gray:
+        hr = hr[:, :1].expand(-1, 3, -1, -1).contiguous()
+    ref = hr_reference(hr, border, gray=gray, convention=conv)
+    monkeypatch.setenv(ssim_cpu.ENV_VAR, "torch")
+    want = psnr_ssim_y_against(sr, ref)[0]
+    monkeypatch.delenv(ssim_cpu.ENV_VAR)
+    calls = []
+    real = ssim_cpu.scores_u8
+    monkeypatch.setattr(ssim_cpu, "scores_u8", lambda *a: calls.append(1) or real(*a))
+    got = psnr_ssim_y_against(sr, ref)[0]
+    assert calls, "the fused kernel was not used"
+    assert abs(got.psnr - want.psnr) < 1e-10 and abs(got.ssim - want.ssim) < 1e-13
+    same = psnr_ssim_y_against(hr, ref)[0]  # identical images: PSNR inf, SSIM 1
+    assert same.psnr == float("inf") and same.ssim == pytest.approx(1.0, abs=1e-12)
