@@ -52,6 +52,28 @@ torch::Tensor y_u8(const torch::Tensor& img, int64_t border, double w0, double w
   return out;
 }
 
+// The vertical pass of one output row: x, x^2 and x*y filtered over the K rows from x0 and y0 down.
+inline void vertical(const double* x0, const double* y0, int64_t W, const double* G, int64_t K,
+                     std::vector<double>& vx, std::vector<double>& vxx, std::vector<double>& vxy) {
+  std::fill(vx.begin(), vx.end(), 0.0);
+  std::fill(vxx.begin(), vxx.end(), 0.0);
+  std::fill(vxy.begin(), vxy.end(), 0.0);
+  for (int64_t i = 0; i < K; ++i) {
+    const double gi = G[i];
+    const double* __restrict__ xr = x0 + i * W;
+    const double* __restrict__ yr = y0 + i * W;
+    double* __restrict__ a = vx.data();
+    double* __restrict__ aa = vxx.data();
+    double* __restrict__ ab = vxy.data();
+    for (int64_t c = 0; c < W; ++c) {
+      const double xv = xr[c];
+      a[c] += gi * xv;
+      aa[c] += gi * (xv * xv);
+      ab[c] += gi * (xv * yr[c]);
+    }
+  }
+}
+
 // The horizontal pass over one row's vertically filtered x, x^2, x*y, then the sum of that row of the
 // SSIM map (the HR side's filtered mean and second moment of the row given).
 double row_ssim(const std::vector<double>& vx, const std::vector<double>& vxx, const std::vector<double>& vxy,
@@ -121,23 +143,7 @@ double ssim_sum(const torch::Tensor& x, const torch::Tensor& y, const torch::Ten
       double acc = 0.0;
       const int64_t r_end = std::min(h, (b + 1) * kRowsPerBlock);
       for (int64_t r = b * kRowsPerBlock; r < r_end; ++r) {
-        std::fill(vx.begin(), vx.end(), 0.0);
-        std::fill(vxx.begin(), vxx.end(), 0.0);
-        std::fill(vxy.begin(), vxy.end(), 0.0);
-        for (int64_t i = 0; i < K; ++i) {
-          const double gi = G[i];
-          const double* xr = X + (r + i) * W;
-          const double* yr = Y + (r + i) * W;
-          double* __restrict__ a = vx.data();
-          double* __restrict__ aa = vxx.data();
-          double* __restrict__ ab = vxy.data();
-          for (int64_t c = 0; c < W; ++c) {
-            const double xv = xr[c];
-            a[c] += gi * xv;
-            aa[c] += gi * (xv * xv);
-            ab[c] += gi * (xv * yr[c]);
-          }
-        }
+        vertical(X + r * W, Y + r * W, W, G, K, vx, vxx, vxy);
         acc += row_ssim(vx, vxx, vxy, hx, hxx, hxy, G, K, w, MU + r * w, SQ + r * w, c1, c2);
       }
       partial[b] = acc;
@@ -210,23 +216,7 @@ std::vector<double> scores_u8(const torch::Tensor& sr, const torch::Tensor& y, c
       part_sse[b] = sse;
       double acc = 0.0;
       for (int64_t r = r0; r < r_end; ++r) {
-        std::fill(vx.begin(), vx.end(), 0.0);
-        std::fill(vxx.begin(), vxx.end(), 0.0);
-        std::fill(vxy.begin(), vxy.end(), 0.0);
-        for (int64_t i = 0; i < K; ++i) {
-          const double gi = G[i];
-          const double* xr = ys.data() + (r - r0 + i) * W;
-          const double* yr = Y + (r + i) * W;
-          double* __restrict__ a = vx.data();
-          double* __restrict__ aa = vxx.data();
-          double* __restrict__ ab = vxy.data();
-          for (int64_t c = 0; c < W; ++c) {
-            const double xv = xr[c];
-            a[c] += gi * xv;
-            aa[c] += gi * (xv * xv);
-            ab[c] += gi * (xv * yr[c]);
-          }
-        }
+        vertical(ys.data() + (r - r0) * W, Y + r * W, W, G, K, vx, vxx, vxy);
         acc += row_ssim(vx, vxx, vxy, hx, hxx, hxy, G, K, w, MU + r * w, SQ + r * w, c1, c2);
       }
       part_ssim[b] = acc;
