@@ -26,6 +26,7 @@ import warnings
 from collections import Counter, OrderedDict, deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,6 +39,7 @@ from benchmark.envinfo import environment, resolve_device
 from benchmark.infer import DEFAULT_TILE_OVERLAP, super_resolve
 from benchmark.plan import WorkItem
 from benchmark.timing import STAGE_SECONDS, LoadProbe
+from protocol import ssim_cpu
 from protocol.metrics import HRReference, hr_reference, psnr_ssim_rgb, psnr_ssim_y_against
 
 # The per-image columns a worker produces, in table order.
@@ -252,7 +254,7 @@ def _forward(item: WorkItem, model, lr: np.ndarray, device: torch.device, task: 
     return res, memory
 
 
-def _score(item: WorkItem, p: _Pending, device: torch.device) -> dict:
+def _score(item: WorkItem, p: _Pending, device: torch.device, overlapped: bool) -> dict:
     """The row of one image: waits for its forward pass, then scores the SR against the HR."""
     t0 = time.perf_counter()
     res, memory = p.forward.result()
@@ -263,7 +265,9 @@ def _score(item: WorkItem, p: _Pending, device: torch.device) -> dict:
             hr_t = torch.from_numpy(p.hr).permute(2, 0, 1)[None].to(device)
         score = psnr_ssim_rgb(res.sr, hr_t, border=item.scale)[0]
     else:
-        score = psnr_ssim_y_against(res.sr, _hr_reference(p.ref, item, p.hr, p.gray, device))[0]
+        ref = _hr_reference(p.ref, item, p.hr, p.gray, device)
+        with ssim_cpu.serial() if overlapped else nullcontext():  # the forward thread has torch's threads
+            score = psnr_ssim_y_against(res.sr, ref)[0]
     STAGE_SECONDS["wait for forward"] += t1 - t0
     STAGE_SECONDS["metrics, SR side (+ HR side when new)"] += time.perf_counter() - t1
     return {"image": p.ref.name, "psnr": score.psnr, "ssim": score.ssim, "forward_ms": res.forward_ms,
@@ -271,11 +275,11 @@ def _score(item: WorkItem, p: _Pending, device: torch.device) -> dict:
             "status": "ok", "error": "", "tile": int(res.tile), "memory_mb": memory}
 
 
-def _row(item: WorkItem, p: _Pending, device: torch.device) -> dict:
+def _row(item: WorkItem, p: _Pending, device: torch.device, overlapped: bool = False) -> dict:
     if p.error:
         return error_row(p.ref.name, "error", p.error)
     try:
-        return _score(item, p, device)
+        return _score(item, p, device, overlapped)
     except Exception as e:
         if device.type == "cuda":
             torch.cuda.empty_cache()
@@ -354,7 +358,7 @@ def _images(task: EvalTask, model, device: torch.device, cache: LRCache) -> Iter
             except Exception as e:
                 p.error = describe(e)
             if pending is not None:  # scored while p's forward pass runs in the forward thread
-                yield {"event": "row", **_row(item, pending, device)}
+                yield {"event": "row", **_row(item, pending, device, overlapped=not isinstance(runner, _Inline))}
             pending = p
         if pending is not None:
             yield {"event": "row", **_row(item, pending, device)}
