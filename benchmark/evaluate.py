@@ -178,7 +178,10 @@ def execute(run_plan: RunPlan, opts: RunOptions, progress: ProgressFn | None = N
     dev = opts.device
     ctx = {"results": results, "kept": [], "tile": opts.tile, "tile_overlap": opts.tile_overlap,
            "threads": opts.threads or (max(1, (os.cpu_count() or 1) // opts.workers) if opts.workers > 1 else None),
-           "overlap": bool(getattr(executor, "in_process", False)),
+           # SRBENCH_OVERLAP=1: score image i while image i+1's forward pass runs (in-process only). Off by
+           # default: on the 2-core VM, with torch's threads on both cores, it made four cheap CNNs 10-25 %
+           # slower in wall time (benches/bench_harness.py, interleaved), the two sides fighting for the cores
+           "overlap": bool(getattr(executor, "in_process", False)) and os.environ.get("SRBENCH_OVERLAP") == "1",
            "weights_dir": str(resolve_weights_dir(opts.weights_dir).absolute()),
            "cache_dir": str(LRCache(opts.cache_dir).root.absolute()),
            "device": getattr(executor, "device", None) or (dev if isinstance(dev, str) else str(dev))}

@@ -10,8 +10,9 @@ Work that does not depend on the model is done once per image, not once per mode
 LR and the HR side of the scores (its cropped Y and the Y's two filtered SSIM maps,
 :class:`protocol.metrics.HRReference`) are kept in this process (:class:`_MemoryCache`, bounded), so
 each further model pays only for its own SR side. The next image is read and degraded in a background
-thread while the current one runs; and where the task runs in the driver's own process, on the CPU
-(``EvalTask.overlap``), the forward pass of image i+1 runs in a second thread while image i is scored.
+thread while the current one runs. With ``EvalTask.overlap`` (``SRBENCH_OVERLAP=1``, in the driver's own
+process, on the CPU) the forward pass of image i+1 runs in a second thread while image i is scored; it
+is off by default, as it measured slower where torch's threads already fill the cores.
 On CUDA nothing leaves the device but the scores: the LR goes up once, the HR references stay there.
 """
 
@@ -26,7 +27,6 @@ import warnings
 from collections import Counter, OrderedDict, deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,7 +39,6 @@ from benchmark.envinfo import environment, resolve_device
 from benchmark.infer import DEFAULT_TILE_OVERLAP, super_resolve
 from benchmark.plan import WorkItem
 from benchmark.timing import STAGE_SECONDS, LoadProbe
-from protocol import ssim_cpu
 from protocol.metrics import HRReference, hr_reference, psnr_ssim_rgb, psnr_ssim_y_against
 
 # The per-image columns a worker produces, in table order.
@@ -254,7 +253,7 @@ def _forward(item: WorkItem, model, lr: np.ndarray, device: torch.device, task: 
     return res, memory
 
 
-def _score(item: WorkItem, p: _Pending, device: torch.device, overlapped: bool) -> dict:
+def _score(item: WorkItem, p: _Pending, device: torch.device) -> dict:
     """The row of one image: waits for its forward pass, then scores the SR against the HR."""
     t0 = time.perf_counter()
     res, memory = p.forward.result()
@@ -265,9 +264,7 @@ def _score(item: WorkItem, p: _Pending, device: torch.device, overlapped: bool) 
             hr_t = torch.from_numpy(p.hr).permute(2, 0, 1)[None].to(device)
         score = psnr_ssim_rgb(res.sr, hr_t, border=item.scale)[0]
     else:
-        ref = _hr_reference(p.ref, item, p.hr, p.gray, device)
-        with ssim_cpu.serial() if overlapped else nullcontext():  # the forward thread has torch's threads
-            score = psnr_ssim_y_against(res.sr, ref)[0]
+        score = psnr_ssim_y_against(res.sr, _hr_reference(p.ref, item, p.hr, p.gray, device))[0]
     STAGE_SECONDS["wait for forward"] += t1 - t0
     STAGE_SECONDS["metrics, SR side (+ HR side when new)"] += time.perf_counter() - t1
     return {"image": p.ref.name, "psnr": score.psnr, "ssim": score.ssim, "forward_ms": res.forward_ms,
@@ -275,11 +272,11 @@ def _score(item: WorkItem, p: _Pending, device: torch.device, overlapped: bool) 
             "status": "ok", "error": "", "tile": int(res.tile), "memory_mb": memory}
 
 
-def _row(item: WorkItem, p: _Pending, device: torch.device, overlapped: bool = False) -> dict:
+def _row(item: WorkItem, p: _Pending, device: torch.device) -> dict:
     if p.error:
         return error_row(p.ref.name, "error", p.error)
     try:
-        return _score(item, p, device, overlapped)
+        return _score(item, p, device)
     except Exception as e:
         if device.type == "cuda":
             torch.cuda.empty_cache()
@@ -358,7 +355,7 @@ def _images(task: EvalTask, model, device: torch.device, cache: LRCache) -> Iter
             except Exception as e:
                 p.error = describe(e)
             if pending is not None:  # scored while p's forward pass runs in the forward thread
-                yield {"event": "row", **_row(item, pending, device, overlapped=not isinstance(runner, _Inline))}
+                yield {"event": "row", **_row(item, pending, device)}
             pending = p
         if pending is not None:
             yield {"event": "row", **_row(item, pending, device)}

@@ -160,7 +160,7 @@ double ssim_sum(const torch::Tensor& x, const torch::Tensor& y, const torch::Ten
 // image. Returns (sum of squared Y errors, sum of the SSIM map).
 std::vector<double> scores_u8(const torch::Tensor& sr, const torch::Tensor& y, const torch::Tensor& mu_y,
                               const torch::Tensor& sq_y, const torch::Tensor& g, int64_t border, double w0,
-                              double w1, double w2, double offset, double c1, double c2, bool serial) {
+                              double w1, double w2, double offset, double c1, double c2) {
   TORCH_CHECK(sr.dtype() == torch::kUInt8 && sr.dim() == 3 && sr.size(0) == 3 && sr.is_contiguous(),
               "sr must be a contiguous uint8 (3, H, W) tensor");
   TORCH_CHECK(y.dtype() == torch::kFloat64 && y.is_contiguous() && mu_y.is_contiguous() && sq_y.is_contiguous() &&
@@ -179,7 +179,7 @@ std::vector<double> scores_u8(const torch::Tensor& sr, const torch::Tensor& y, c
   const int64_t plane = Hs * Ws;
   const int64_t blocks = (h + kRowsPerBlock - 1) / kRowsPerBlock;
   std::vector<double> part_ssim(blocks, 0.0), part_sse(blocks, 0.0);
-  auto work = [&](int64_t b0, int64_t b1) {
+  at::parallel_for(0, blocks, 1, [&](int64_t b0, int64_t b1) {
     std::vector<double> ys((kRowsPerBlock + K - 1) * W);
     std::vector<double> vx(W), vxx(W), vxy(W), hx(w), hxx(w), hxy(w);
     for (int64_t b = b0; b < b1; ++b) {
@@ -221,14 +221,7 @@ std::vector<double> scores_u8(const torch::Tensor& sr, const torch::Tensor& y, c
       }
       part_ssim[b] = acc;
     }
-  };
-  // serial: the caller scores beside a forward pass that uses torch's threads (the same blocks, so the
-  // same sums); else the blocks are spread over torch's threads
-  if (serial) {
-    work(0, blocks);
-  } else {
-    at::parallel_for(0, blocks, 1, work);
-  }
+  });
   double sse = 0.0, total = 0.0;
   for (int64_t b = 0; b < blocks; ++b) {
     sse += part_sse[b];

@@ -13,8 +13,6 @@ first use (:class:`protocol.cext.LazyExtension`); where it cannot be, the PyTorc
 from __future__ import annotations
 
 import os
-import threading
-from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -23,21 +21,6 @@ from protocol.cext import ExtensionUnavailable, LazyExtension
 
 ENV_VAR = "SRBENCH_SSIM"
 EXTENSION = LazyExtension("srbench_ssim_cpu", Path(__file__).with_name("ssim_cpu.cpp"), "the fused CPU SSIM")
-
-
-_LOCAL = threading.local()
-
-
-@contextmanager
-def serial():
-    """Within it, this thread's fused scoring runs on one core (the same sums): for scoring beside a
-    forward pass that uses torch's threads, where two multi-threaded parts would fight for the cores."""
-    before = getattr(_LOCAL, "serial", False)
-    _LOCAL.serial = True
-    try:
-        yield
-    finally:
-        _LOCAL.serial = before
 
 
 def wanted(a: torch.Tensor) -> bool:
@@ -74,10 +57,9 @@ def scores_u8(sr: torch.Tensor, y: torch.Tensor, mu: torch.Tensor, sq: torch.Ten
     ext = EXTENSION.get()
     out = [ext.scores_u8(sr[i].contiguous(), y[i].contiguous(), mu[i].contiguous(), sq[i].contiguous(),
                          g.contiguous(), int(border), float(weights[0]), float(weights[1]), float(weights[2]),
-                         float(offset), float(c1), float(c2), bool(getattr(_LOCAL, "serial", False)))
-           for i in range(sr.shape[0])]
+                         float(offset), float(c1), float(c2)) for i in range(sr.shape[0])]
     sse, sums = zip(*out, strict=True)
     return torch.tensor(sse, dtype=torch.float64), torch.tensor(sums, dtype=torch.float64)
 
 
-__all__ = ["ENV_VAR", "EXTENSION", "ExtensionUnavailable", "wanted", "ssim_sums", "scores_u8", "y_u8", "serial"]
+__all__ = ["ENV_VAR", "EXTENSION", "ExtensionUnavailable", "wanted", "ssim_sums", "scores_u8", "y_u8"]

@@ -112,16 +112,3 @@ def test_fused_y_psnr_ssim_from_uint8_equal_the_pytorch_code(kernel, monkeypatch
     assert abs(got.psnr - want.psnr) < 1e-10 and abs(got.ssim - want.ssim) < 1e-13
     same = psnr_ssim_y_against(hr, ref)[0]  # identical images: PSNR inf, SSIM 1
     assert same.psnr == float("inf") and same.ssim == pytest.approx(1.0, abs=1e-12)
-
-
-def test_serial_scoring_gives_the_same_scores(kernel):
-    """The worker scores on one core beside an overlapped forward pass (ssim_cpu.serial): same blocks,
-    same sums, bit for bit."""
-    from protocol.metrics import psnr_ssim_y_against
-
-    sr, hr = _pair(12, 300, 260)
-    ref = hr_reference(hr, 4)
-    threaded = psnr_ssim_y_against(sr, ref)[0]
-    with ssim_cpu.serial():
-        one = psnr_ssim_y_against(sr, ref)[0]
-    assert one == threaded
