@@ -91,13 +91,12 @@ def _standalone_forward_s(refs, scale: int, cache: LRCache) -> float:
 
 def _clear_process_caches() -> None:
     """Each measurement starts with no decoded image or HR reference kept from the previous one."""
-    for name in ("_CACHE", "_DECODED"):
-        c = getattr(worker, name, None)
-        if c is not None:
-            c._d.clear()
-            c.used = 0
-            if hasattr(c, "device_bytes"):
-                c.device_bytes.clear()
+    cache = getattr(worker, "_CACHE", None)
+    if cache is not None:
+        cache.clear()
+    else:  # an older checkout: its decoded-image cache had no clear()
+        worker._DECODED._d.clear()
+        worker._DECODED.used = 0
 
 
 def _run(models: list[str], subset: data_mod.Dataset, scale: int, cache_dir: Path, workers: int = 1,

@@ -1,9 +1,10 @@
-// srbench's fused CPU SSIM against a precomputed HR side, built at first use by protocol/ssim_cpu.py.
+// srbench's fused CPU scoring kernel, built at first use by protocol/ssim_cpu.py.
 //
-// For one image: x (H, W) the SR's float64 Y, y (H, W) the HR's, mu_y and sq_y ((H-K+1) x (W-K+1)) the
-// HR's Gaussian-filtered Y and Y^2 over the valid region, g the K taps of the 1-D Gaussian. Returns the
-// sum of the SSIM map (Wang et al. 2004; population variances; no padding), exactly the quantity of
-// protocol.metrics.ssim_against, in another order of float64 operations.
+// y_u8 makes the float64 Y of a uint8 RGB image's border-cropped region. scores_u8 makes the SR's Y the
+// same way, a block of rows at a time, and returns the sum of squared Y errors against the HR's Y and the
+// sum of the SSIM map (Wang et al. 2004; 11-tap Gaussian; population variances; no padding) against the
+// HR's Gaussian-filtered Y and Y^2: what protocol.metrics.psnr_ssim_y_against computes, in another order
+// of float64 operations.
 //
 // Per output row: a vertical pass filters x, x^2 and x*y over the K input rows into three row buffers,
 // a horizontal pass filters those, and the map's values are summed. Both passes are loops along the
@@ -119,41 +120,6 @@ double row_ssim(const std::vector<double>& vx, const std::vector<double>& vxx, c
   return (s[0] + s[1]) + (s[2] + s[3]);
 }
 
-double ssim_sum(const torch::Tensor& x, const torch::Tensor& y, const torch::Tensor& mu_y,
-                const torch::Tensor& sq_y, const torch::Tensor& g, double c1, double c2) {
-  TORCH_CHECK(x.dtype() == torch::kFloat64 && y.dtype() == torch::kFloat64, "x and y must be float64");
-  TORCH_CHECK(x.is_contiguous() && y.is_contiguous() && mu_y.is_contiguous() && sq_y.is_contiguous() &&
-                  g.is_contiguous(), "inputs must be contiguous");
-  TORCH_CHECK(x.dim() == 2 && x.sizes() == y.sizes(), "x and y must be (H, W) of one shape");
-  const int64_t H = x.size(0), W = x.size(1), K = g.size(0);
-  const int64_t h = H - K + 1, w = W - K + 1;
-  TORCH_CHECK(h > 0 && w > 0, "the image is smaller than the window");
-  TORCH_CHECK(mu_y.size(0) == h && mu_y.size(1) == w && sq_y.sizes() == mu_y.sizes(),
-              "mu_y and sq_y must be (H-K+1, W-K+1)");
-  const double* X = x.data_ptr<double>();
-  const double* Y = y.data_ptr<double>();
-  const double* MU = mu_y.data_ptr<double>();
-  const double* SQ = sq_y.data_ptr<double>();
-  const double* G = g.data_ptr<double>();
-  const int64_t blocks = (h + kRowsPerBlock - 1) / kRowsPerBlock;
-  std::vector<double> partial(blocks, 0.0);
-  at::parallel_for(0, blocks, 1, [&](int64_t b0, int64_t b1) {
-    std::vector<double> vx(W), vxx(W), vxy(W), hx(w), hxx(w), hxy(w);
-    for (int64_t b = b0; b < b1; ++b) {
-      double acc = 0.0;
-      const int64_t r_end = std::min(h, (b + 1) * kRowsPerBlock);
-      for (int64_t r = b * kRowsPerBlock; r < r_end; ++r) {
-        vertical(X + r * W, Y + r * W, W, G, K, vx, vxx, vxy);
-        acc += row_ssim(vx, vxx, vxy, hx, hxx, hxy, G, K, w, MU + r * w, SQ + r * w, c1, c2);
-      }
-      partial[b] = acc;
-    }
-  });
-  double total = 0.0;
-  for (double p : partial) total += p;
-  return total;
-}
-
 // Y PSNR and SSIM of a uint8 RGB SR (3, Hs, Ws) against the HR side, in one pass: the SR's Y of the
 // border-cropped region is computed here (y = w0 R + w1 G + w2 B + offset, in float64, as
 // protocol.metrics.y_channel), a block of rows at a time into a per-thread buffer, never as a whole
@@ -233,7 +199,6 @@ std::vector<double> scores_u8(const torch::Tensor& sr, const torch::Tensor& y, c
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-  m.def("ssim_sum", &ssim_sum, "sum of the SSIM map of x against a precomputed HR side");
   m.def("y_u8", &y_u8, "the float64 Y of a uint8 RGB image's border-cropped region");
   m.def("scores_u8", &scores_u8, "(sum of squared Y errors, sum of the SSIM map) of a uint8 RGB SR");
 }

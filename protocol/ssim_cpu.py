@@ -1,13 +1,13 @@
-"""The fused CPU SSIM (``ssim_cpu.cpp`` beside this file), used by :func:`protocol.metrics.ssim_against`.
+"""The fused CPU scoring kernel (``ssim_cpu.cpp`` beside this file), used by
+:func:`protocol.metrics.hr_reference` and :func:`protocol.metrics.psnr_ssim_y_against`.
 
-It computes exactly what the PyTorch code of :func:`~protocol.metrics.ssim_against` computes (the
-SSIM map's sum for one image, from the SR's Y and the HR side's precomputed maps), in one pass per
-output row instead of ~30 whole-strip tensor operations; ``scores_u8`` also makes the SR's Y from its
-uint8 RGB a block of rows at a time and sums the squared errors for the PSNR (never a whole-image
-float64 copy), in float64 throughout; the two agree to float64
-rounding (~1e-15, tested), and the result does not depend on the thread count. It is compiled at
-first use (:class:`protocol.cext.LazyExtension`); where it cannot be, the PyTorch code runs.
-``SRBENCH_SSIM=torch`` forces the PyTorch code.
+``y_u8`` makes the float64 Y of a uint8 RGB image's cropped region (the HR side's); ``scores_u8`` makes
+the SR's Y the same way, a block of rows at a time (never a whole-image float64 copy), and returns the
+sum of squared Y errors and the sum of the SSIM map against the HR side's precomputed maps: what the
+PyTorch code of ``psnr_ssim_y_against`` computes, in one pass per output row instead of ~30
+whole-strip tensor operations. The two agree to float64 rounding (~1e-15, tested), and the result does
+not depend on the thread count. It is compiled at first use (:class:`protocol.cext.LazyExtension`);
+where it cannot be, the PyTorch code runs. ``SRBENCH_SSIM=torch`` forces the PyTorch code.
 """
 
 from __future__ import annotations
@@ -24,22 +24,13 @@ EXTENSION = LazyExtension("srbench_ssim_cpu", Path(__file__).with_name("ssim_cpu
 
 
 def wanted(a: torch.Tensor) -> bool:
-    """Whether the metrics should use the kernel for ``a``: a CPU tensor (float64, or uint8 images), the
-    kernel not forced off, and built."""
-    if a.device.type != "cpu" or a.dtype not in (torch.float64, torch.uint8):
+    """Whether the metrics should use the kernel for ``a`` (an image or its Y): a CPU tensor, the kernel
+    not forced off, and built."""
+    if a.device.type != "cpu":
         return False
     if os.environ.get(ENV_VAR, "").strip().lower() == "torch":
         return False
     return EXTENSION.available()
-
-
-def ssim_sums(a: torch.Tensor, b: torch.Tensor, mu_b: torch.Tensor, sq_b: torch.Tensor, g: torch.Tensor,
-              c1: float, c2: float) -> torch.Tensor:
-    """Per-image sums of the SSIM map of (N, H, W) ``a`` against ``b`` with its filtered maps."""
-    ext = EXTENSION.get()
-    sums = [ext.ssim_sum(a[i].contiguous(), b[i].contiguous(), mu_b[i].contiguous(), sq_b[i].contiguous(),
-                         g.contiguous(), float(c1), float(c2)) for i in range(a.shape[0])]
-    return torch.tensor(sums, dtype=torch.float64)
 
 
 def y_u8(img: torch.Tensor, border: int, weights, offset: float) -> torch.Tensor:
@@ -62,4 +53,4 @@ def scores_u8(sr: torch.Tensor, y: torch.Tensor, mu: torch.Tensor, sq: torch.Ten
     return torch.tensor(sse, dtype=torch.float64), torch.tensor(sums, dtype=torch.float64)
 
 
-__all__ = ["ENV_VAR", "EXTENSION", "ExtensionUnavailable", "wanted", "ssim_sums", "scores_u8", "y_u8"]
+__all__ = ["ENV_VAR", "EXTENSION", "ExtensionUnavailable", "wanted", "scores_u8", "y_u8"]
